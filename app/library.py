@@ -1,0 +1,92 @@
+"""Add, replace and remove documents: files -> Documents -> chunks -> embeddings -> store."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from ingest.chunking import ChunkingConfig, chunk_document
+from ingest.documents import Document, IngestError
+from ingest.loaders import load_document, supported_suffixes
+from store.collection import ChunkStore, StoredDocument
+from store.embedding import Embedder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did, file by file."""
+
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"added": self.added, "replaced": self.replaced, "unchanged": self.unchanged,
+                "failed": [{"path": p, "reason": r} for p, r in self.failed]}
+
+
+def expand_paths(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """Files to ingest with their source names; folders are walked (hidden files skipped)."""
+    out: list[tuple[Path, str]] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for f in sorted(p.rglob("*")):
+                rel = f.relative_to(p)
+                if f.is_file() and not any(part.startswith(".") for part in rel.parts) \
+                        and f.suffix.lower() in supported_suffixes():
+                    out.append((f, rel.as_posix()))
+        else:
+            out.append((p, p.name))
+    return out
+
+
+class Library:
+    """The documents beleg knows, kept in a ChunkStore."""
+
+    def __init__(self, store: ChunkStore, embedder: Embedder,
+                 chunking: ChunkingConfig | None = None) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunking = chunking or ChunkingConfig()
+
+    def add_document(self, doc: Document) -> str:
+        """Store one document; returns 'added', 'replaced' or 'unchanged'."""
+        old_hash = self.store.document_hash(doc.source)
+        if old_hash == doc.hash:
+            return "unchanged"
+        chunks = chunk_document(doc, self.chunking)
+        embeddings = self.embedder.embed_passages([c.text for c in chunks])
+        self.store.put(doc, chunks, embeddings)
+        logger.info("%s %s (%d chunks)", "replaced" if old_hash else "added", doc.source,
+                    len(chunks))
+        return "replaced" if old_hash else "added"
+
+    def add_paths(self, paths: Iterable[Path], progress: bool = False) -> IngestReport:
+        """Ingest files and folders; a bad file is reported and skipped, nothing stored is lost."""
+        report = IngestReport()
+        files = expand_paths(paths)
+        iterator: Iterable[tuple[Path, str]] = files
+        if progress and len(files) > 1:
+            from tqdm import tqdm
+
+            iterator = tqdm(files, desc="ingest", unit="file")
+        for path, source in iterator:
+            try:
+                outcome = self.add_document(load_document(path, source=source))
+            except IngestError as exc:
+                logger.warning("skipped %s: %s", path, exc.reason)
+                report.failed.append((str(path), exc.reason))
+                continue
+            getattr(report, outcome).append(source)
+        return report
+
+    def remove(self, source: str) -> bool:
+        return self.store.remove(source)
+
+    def documents(self) -> list[StoredDocument]:
+        return self.store.documents()

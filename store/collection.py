@@ -1,0 +1,205 @@
+"""Chroma storage for chunks and their documents: embedded or server, one embedding model per store."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+from llama_index.core.vector_stores.types import VectorStoreQuery
+from llama_index.vector_stores.chroma import ChromaVectorStore
+
+from ingest.documents import Chunk, Document
+
+logger = logging.getLogger(__name__)
+
+_STATE_ID = "__state__"
+
+
+class StoreError(Exception):
+    """The vector store cannot be used as asked."""
+
+
+class EmbeddingModelMismatch(StoreError):
+    """The store was built with another embedding model."""
+
+
+class StoreUnavailable(StoreError):
+    """The Chroma server cannot be reached."""
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as the store knows it."""
+
+    source: str
+    hash: str
+    chunks: int
+    metadata: dict[str, Any]
+
+
+def _client_settings() -> ChromaSettings:
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def connect(path: Path | None = None, url: str | None = None) -> Any:
+    """A Chroma client: a server at ``url`` (http://host:port) or embedded under ``path``."""
+    if url:
+        from urllib.parse import urlparse
+
+        u = urlparse(url)
+        try:
+            client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
+                                         ssl=u.scheme == "https", settings=_client_settings())
+            client.heartbeat()
+        except Exception as exc:  # chromadb raises several types for a dead server
+            raise StoreUnavailable(
+                f"cannot reach the Chroma server at {url} ({exc}); start it with "
+                f"`chroma run --path DIR --host 127.0.0.1 --port PORT` or unset BELEG_CHROMA_URL"
+            ) from exc
+        return client
+    if path is None:
+        raise StoreError("either a data folder or a Chroma server URL is needed")
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=_client_settings())
+
+
+class ChunkStore:
+    """Chunks (with embeddings) and whole documents in two Chroma collections.
+
+    The chunk collection records the embedding model that built it; using the store with
+    another model raises EmbeddingModelMismatch. A generation counter changes on every write,
+    so readers in other processes can tell that their derived indexes are stale.
+    """
+
+    def __init__(self, client: Any, name: str, embed_model: str, dim: int) -> None:
+        if len(name) < 3:
+            raise StoreError(f"collection name '{name}' is too short (Chroma needs 3+ characters)")
+        self.embed_model = embed_model
+        self.dim = dim
+        try:
+            self._chunks = client.get_or_create_collection(
+                name, metadata={"hnsw:space": "cosine", "embed_model": embed_model, "embed_dim": dim},
+                embedding_function=None)
+            self._docs = client.get_or_create_collection(
+                f"{name}_documents", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot open the Chroma collection '{name}': {exc}") from exc
+        meta = self._chunks.metadata or {}
+        built_with = meta.get("embed_model")
+        if built_with and built_with != embed_model:
+            raise EmbeddingModelMismatch(
+                f"this store was built with the embedding model '{built_with}', but the settings ask "
+                f"for '{embed_model}'. Re-ingest your documents into a new data folder "
+                f"(BELEG_DATA_DIR) or set BELEG_EMBEDDING back to the model that built it.")
+        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+
+    # ---- documents -------------------------------------------------------------------------
+    def documents(self) -> list[StoredDocument]:
+        got = self._docs.get(include=["metadatas"])
+        out = []
+        for doc_id, meta in zip(got["ids"], got["metadatas"]):
+            if doc_id == _STATE_ID:
+                continue
+            extra = json.loads(meta.get("metadata_json", "{}"))
+            out.append(StoredDocument(source=doc_id, hash=meta["hash"], chunks=int(meta["chunks"]),
+                                      metadata=extra))
+        return sorted(out, key=lambda d: d.source)
+
+    def document(self, source: str) -> Document | None:
+        got = self._docs.get(ids=[source], include=["documents", "metadatas"])
+        if not got["ids"]:
+            return None
+        meta = got["metadatas"][0]
+        return Document(source=source, text=got["documents"][0],
+                        metadata=json.loads(meta.get("metadata_json", "{}")))
+
+    def document_hash(self, source: str) -> str | None:
+        got = self._docs.get(ids=[source], include=["metadatas"])
+        return got["metadatas"][0]["hash"] if got["ids"] else None
+
+    # ---- writes ----------------------------------------------------------------------------
+    def put(self, doc: Document, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
+        """Store a document and its chunks, replacing whatever was stored under its source."""
+        if len(chunks) != len(embeddings):
+            raise StoreError("one embedding per chunk is required")
+        if embeddings.size and embeddings.shape[1] != self.dim:
+            raise EmbeddingModelMismatch(
+                f"embeddings have {embeddings.shape[1]} dimensions, the store expects {self.dim}")
+        nodes = []
+        for chunk, vector in zip(chunks, embeddings):
+            node = TextNode(
+                id_=chunk.id, text=chunk.text, embedding=[float(x) for x in vector],
+                metadata={"source": chunk.source, "start": chunk.start, "end": chunk.end,
+                          "doc_hash": chunk.doc_hash},
+                start_char_idx=chunk.start, end_char_idx=chunk.end)
+            node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.source)
+            nodes.append(node)
+        # New chunks first, then drop the old ones: a failure midway never leaves the source empty.
+        old_ids = set(self._chunks.get(where={"source": doc.source}, include=[])["ids"])
+        if nodes:
+            self._vectors.add(nodes)
+        stale = sorted(old_ids - {c.id for c in chunks})
+        if stale:
+            self._chunks.delete(ids=stale)
+        self._docs.upsert(
+            ids=[doc.source], documents=[doc.text], embeddings=[[1.0]],
+            metadatas=[{"hash": doc.hash, "chunks": len(chunks),
+                        "metadata_json": json.dumps(doc.metadata, ensure_ascii=False)}])
+        self._bump()
+
+    def remove(self, source: str) -> bool:
+        """Remove a document and its chunks; False when it was not stored."""
+        if not self._docs.get(ids=[source], include=[])["ids"]:
+            return False
+        self._vectors.delete(ref_doc_id=source)
+        self._chunks.delete(where={"source": source})
+        self._docs.delete(ids=[source])
+        self._bump()
+        return True
+
+    def _bump(self) -> None:
+        gen = self.generation() + 1
+        self._docs.upsert(ids=[_STATE_ID], documents=[""], embeddings=[[1.0]],
+                          metadatas=[{"generation": gen}])
+
+    def generation(self) -> int:
+        got = self._docs.get(ids=[_STATE_ID], include=["metadatas"])
+        return int(got["metadatas"][0]["generation"]) if got["ids"] else 0
+
+    # ---- reads -----------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._chunks.count())
+
+    def all_chunks(self) -> list[Chunk]:
+        got = self._chunks.get(include=["documents", "metadatas"])
+        chunks = [_chunk_from(i, d, m) for i, d, m in
+                  zip(got["ids"], got["documents"], got["metadatas"])]
+        return sorted(chunks, key=lambda c: (c.source, c.start))
+
+    def query(self, embedding: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
+        """Top-k chunks by cosine similarity (1 = same direction)."""
+        n = min(k, self.count())
+        if n <= 0:
+            return []
+        result = self._vectors.query(VectorStoreQuery(
+            query_embedding=[float(x) for x in embedding], similarity_top_k=n))
+        out = []
+        for node, sim in zip(result.nodes or [], result.similarities or []):
+            meta = node.metadata
+            chunk = Chunk(id=node.node_id, source=meta["source"], start=int(meta["start"]),
+                          end=int(meta["end"]), text=node.get_content(), doc_hash=meta["doc_hash"])
+            # The integration reports exp(-distance); cosine distance = 1 - cosine.
+            out.append((chunk, 1.0 + math.log(max(sim, 1e-12))))
+        return out
+
+
+def _chunk_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(id=chunk_id, source=meta["source"], start=int(meta["start"]), end=int(meta["end"]),
+                 text=text, doc_hash=meta.get("doc_hash", ""))

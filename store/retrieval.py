@@ -1,0 +1,121 @@
+"""Hybrid retrieval: dense (embeddings in Chroma) plus lexical (BM25), fused per query.
+
+What a score means, in one place:
+- ``dense``: cosine similarity between the query and chunk embeddings (model-specific band;
+  multilingual-e5-small puts related text around 0.80-0.90, unrelated text around 0.70).
+- ``lexical``: raw BM25 score over stemmed content words (0 = no shared term).
+- ``score``: the fused rank score in [0, 1]: ``(1 - a) * dense' + a * lexical'`` where ``'`` is
+  min-max scaling over the candidate pool and ``a = lexical_weight * coverage``. ``coverage``
+  is the IDF-weighted share of the query's terms that the indexed documents contain at all:
+  a German question over German documents gets the full lexical weight, an English question
+  over German documents gets almost none, so dense retrieval is kept when BM25 has nothing to
+  say. ``score`` orders hits within one query; it is not comparable across queries.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingest.documents import Chunk
+from store.collection import ChunkStore
+from store.embedding import Embedder
+from store.lexical import LexicalIndex
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LEXICAL_WEIGHT = 0.3
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk and the evidence behind its rank."""
+
+    chunk: Chunk
+    score: float
+    dense: float
+    lexical: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"source": self.chunk.source, "start": self.chunk.start, "end": self.chunk.end,
+                "score": round(self.score, 4), "dense": round(self.dense, 4),
+                "lexical": round(self.lexical, 4), "text": self.chunk.text}
+
+
+def _minmax(x: np.ndarray) -> np.ndarray:
+    if x.size == 0:
+        return x
+    lo, hi = float(x.min()), float(x.max())
+    if hi - lo < 1e-9:
+        return np.ones_like(x) if hi > 0 else np.zeros_like(x)
+    return (x - lo) / (hi - lo)
+
+
+class HybridRetriever:
+    """Searches a ChunkStore; keeps its BM25 index in step with the store's generation."""
+
+    def __init__(self, store: ChunkStore, embedder: Embedder, index_dir: Path | None = None,
+                 lexical_weight: float = DEFAULT_LEXICAL_WEIGHT, pool: int = 40) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.index_dir = index_dir
+        self.lexical_weight = lexical_weight
+        self.pool = pool
+        self._lexical: LexicalIndex | None = None
+        self._lock = threading.Lock()
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index, rebuilt from the store when another writer changed it."""
+        fingerprint = f"{self.store.generation()}:{self.store.count()}"
+        with self._lock:
+            if self._lexical is not None and self._lexical.fingerprint == fingerprint:
+                return self._lexical
+            index = LexicalIndex.load(self.index_dir) if self.index_dir else None
+            if index is None or index.fingerprint != fingerprint:
+                logger.info("building the lexical index (%s)", fingerprint)
+                index = LexicalIndex(self.store.all_chunks(), fingerprint=fingerprint)
+                if self.index_dir:
+                    index.save(self.index_dir)
+            self._lexical = index
+            return index
+
+    def search(self, query: str, k: int = 5, *, mode: str = "hybrid",
+               query_vector: np.ndarray | None = None) -> list[Hit]:
+        """Top-k hits; ``mode`` is 'hybrid', 'dense' or 'lexical' (the latter two for baselines)."""
+        if mode not in ("hybrid", "dense", "lexical"):
+            raise ValueError(f"Unknown retrieval mode '{mode}'. Supported modes are: "
+                             f"['hybrid', 'dense', 'lexical']")
+        lex = self.lexical()
+        if not len(lex):
+            return []
+        bm25 = lex.scores(query)
+        index_of = {c.id: i for i, c in enumerate(lex.chunks)}
+        dense = np.full(len(lex.chunks), np.nan, dtype=np.float32)
+        if mode != "lexical":
+            vec = query_vector if query_vector is not None else self.embedder.embed_queries([query])[0]
+            for chunk, cos in self.store.query(vec, max(self.pool, k)):
+                if chunk.id in index_of:
+                    dense[index_of[chunk.id]] = cos
+        if mode == "lexical":
+            order = np.argsort(-bm25, kind="stable")[:k]
+            return [Hit(lex.chunks[i], float(bm25[i]), float("nan"), float(bm25[i]))
+                    for i in order if bm25[i] > 0]
+        known = ~np.isnan(dense)
+        floor = float(np.nanmin(dense)) if known.any() else 0.0
+        dense_filled = np.where(known, dense, floor)
+        if mode == "dense":
+            cand = np.flatnonzero(known)
+            order = cand[np.argsort(-dense[cand], kind="stable")][:k]
+            return [Hit(lex.chunks[i], float(dense[i]), float(dense[i]), float(bm25[i]))
+                    for i in order]
+        # Candidate pool: the dense top-N plus the lexical top-N.
+        lex_top = np.argsort(-bm25, kind="stable")[: self.pool]
+        cand = np.union1d(np.flatnonzero(known), lex_top[bm25[lex_top] > 0])
+        a = self.lexical_weight * lex.coverage(query)
+        fused = (1 - a) * _minmax(dense_filled[cand]) + a * _minmax(bm25[cand])
+        order = np.argsort(-fused, kind="stable")[:k]
+        return [Hit(lex.chunks[cand[j]], float(fused[j]), float(dense_filled[cand[j]]),
+                    float(bm25[cand[j]])) for j in order]
