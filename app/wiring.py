@@ -69,3 +69,21 @@ def build_engine(settings: Settings | None = None, **kwargs: Any) -> Any:
 
     settings = settings or Settings.load()
     return build_answer_engine(settings, **kwargs)
+
+
+def build_llm_from_settings(settings: Settings) -> Any:
+    """The configured generator; the local default model is assembled on first use."""
+    from app.llm import build_llm
+
+    model_path = None
+    if settings.llm == "local":
+        from app.model_files import ensure_default_model, verify_gguf
+
+        if settings.llm_model_path:
+            model_path = Path(settings.llm_model_path)
+            verify_gguf(model_path, None, None)
+        else:
+            model_path = ensure_default_model(settings.models_dir)
+    return build_llm(settings.llm, model_path=model_path, base_url=settings.llm_base_url or None,
+                     model=settings.llm_model or None, api_key=settings.llm_api_key or None,
+                     timeout=settings.llm_timeout, threads=settings.threads)

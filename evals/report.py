@@ -111,6 +111,8 @@ def _summary_md(summary: Mapping[str, Any]) -> list[str]:
 
 
 def _failed_md(rows: list[dict[str, Any]]) -> list[str]:
+    if not any("passed" in r for r in rows):
+        return []
     failed = [r for r in rows if r.get("passed") is False]
     lines = [f"## Failed questions ({len(failed)} of {len(rows)})", ""]
     if not failed:

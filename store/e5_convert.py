@@ -9,6 +9,7 @@ import os
 import shutil
 import struct
 import tempfile
+import warnings
 from dataclasses import dataclass
 from importlib import util as importlib_util
 from pathlib import Path
@@ -284,7 +285,9 @@ def precompiled_charsmap(norm_table: dict[int, tuple[int, ...]]) -> bytes:
     throwaway character model is trained on a few words only to read that blob back out.
     """
     try:
-        import sentencepiece as spm
+        with warnings.catch_warnings():  # its SWIG types warn about __module__ on import
+            warnings.simplefilter("ignore", DeprecationWarning)
+            import sentencepiece as spm
     except ImportError as exc:
         raise ModelBuildError(
             "Building the e5 tokenizer needs the sentencepiece package "

@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | frozenset(
     "wie viel viele welche welcher welches wer wann warum weshalb wo woher wohin was "
-    "how many much which who whom when why where what does did do".split())
+    "how many much which who whom when why where what does did do have has had wurde wurden "
+    "worden wird werden ist sind war waren gibt gab tell say please bitte".split())
 _stemmer = Stemmer.Stemmer("german")
 
 

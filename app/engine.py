@@ -1,0 +1,228 @@
+"""The answer engine: question + history -> sources first, then a checked answer with citations."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from app import messages
+from app.citations import Citation, Source
+from app.extractive import ExtractiveAnswerer
+from app.generate import SentenceStream, Verifier, build_messages, is_not_found
+from app.question import analyse, condense
+from store.retrieval import HybridRetriever
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+PROMPT_SOURCES = 3
+# Weight of the previous question in a follow-up's dense query (the new question weighs 1).
+FOLLOW_UP_WEIGHT = 0.4
+
+
+class QuestionError(ValueError):
+    """The question cannot be asked as it is (empty, too long, malformed history)."""
+
+
+@dataclass
+class Answer:
+    """The contract object of /api/ask and `beleg ask --json`."""
+
+    answer: str
+    refused: bool
+    mode: str
+    citations: list[Citation]
+    language: str
+    unverified: list[str] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    notice: str = ""
+    retrieval_ms: float = 0.0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+
+    def to_dict(self, with_sources: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "answer": self.answer, "refused": self.refused, "mode": self.mode,
+            "citations": [c.to_dict() for c in self.citations], "language": self.language,
+            "unverified": self.unverified, "notice": self.notice,
+            "retrieval_ms": round(self.retrieval_ms, 1),
+            "first_token_ms": None if self.first_token_ms is None else round(self.first_token_ms, 1),
+            "total_ms": round(self.total_ms, 1)}
+        if with_sources:
+            d["sources"] = [s.to_dict() for s in self.sources]
+        return d
+
+
+@dataclass(frozen=True)
+class Event:
+    """A streamed step: 'sources' (list[Source]), 'token' (str), then 'final' (Answer)."""
+
+    kind: str
+    data: Any
+
+
+def validate_question(question: Any, history: Any, limit: int = MAX_QUESTION_CHARS) -> None:
+    if not isinstance(question, str) or not question.strip():
+        raise QuestionError("the question is empty; type a question about your documents")
+    if len(question) > limit:
+        raise QuestionError(f"the question has {len(question)} characters; the limit is {limit}. "
+                            "Shorten it to the point you want answered")
+    if history is not None:
+        if not isinstance(history, list) or any(
+                not isinstance(t, dict) or t.get("role") not in ("user", "assistant")
+                or not isinstance(t.get("content"), str) for t in history):
+            raise QuestionError("history must be a list of {role: user|assistant, content: str}")
+
+
+class AnswerEngine:
+    """Retrieve, gate, answer (extractive or generated), verify. Thread-safe for concurrent asks."""
+
+    def __init__(self, retriever: HybridRetriever, extractive: ExtractiveAnswerer,
+                 llm: Any | None = None, top_k: int = 5,
+                 max_question_chars: int = MAX_QUESTION_CHARS, max_tokens: int = 200) -> None:
+        self.retriever = retriever
+        self.extractive = extractive
+        self.llm = llm
+        self.top_k = top_k
+        self.max_question_chars = max_question_chars
+        self.max_tokens = max_tokens
+
+    @property
+    def default_mode(self) -> str:
+        return self.llm.name if self.llm is not None else "extractive"
+
+    def document_texts(self) -> dict[str, str]:
+        store = self.retriever.store
+        texts = {}
+        for d in store.documents():
+            doc = store.document(d.source)
+            if doc is not None:
+                texts[d.source] = doc.text
+        return texts
+
+    def ask(self, question: str, history: list[dict[str, str]] | None = None,
+            mode: str | None = None) -> Answer:
+        final = None
+        for event in self.stream(question, history, mode):
+            if event.kind == "final":
+                final = event.data
+        assert final is not None
+        return final
+
+    def stream(self, question: str, history: list[dict[str, str]] | None = None,
+               mode: str | None = None) -> Iterator[Event]:
+        validate_question(question, history, self.max_question_chars)
+        mode = mode or self.default_mode
+        if mode not in ("extractive", self.default_mode):
+            raise QuestionError(f"Unknown mode '{mode}'. Supported modes are: "
+                                f"{sorted({'extractive', self.default_mode})}")
+        t0 = time.perf_counter()
+        q = analyse(question)
+        query = condense(question, history)
+        if query.previous is None:
+            query_vec = rank_vec = self.retriever.embedder.embed_queries([query.own])[0]
+        else:
+            own, prev = self.retriever.embedder.embed_queries([query.own, query.previous])
+            query_vec = own + FOLLOW_UP_WEIGHT * prev
+            query_vec = query_vec / np.linalg.norm(query_vec)
+            # Sentences are ranked by the new question itself unless it is too short to stand.
+            rank_vec = own if query.text == query.own else query_vec
+        hits = self.retriever.search(query.text, self.top_k, query_vector=query_vec)
+        sources = [Source(i + 1, h.chunk, h.score) for i, h in enumerate(hits)]
+        retrieval_ms = (time.perf_counter() - t0) * 1000
+        yield Event("sources", sources)
+        answer = Answer("", True, mode, [], q.language, sources=sources, retrieval_ms=retrieval_ms)
+        if not hits:
+            answer.answer = messages.text("empty_store" if not self.retriever.store.count()
+                                          else "refusal", q.language)
+        else:
+            top_dense = max(h.dense for h in hits)
+            judgement = self.extractive.judge(q, sources, rank_vec, top_dense)
+            logger.info("gate: %s (%s)", judgement.answerable, judgement.reason)
+            if judgement.answerable:
+                if mode == "extractive":
+                    text, citations = self.extractive.render(
+                        self.extractive.select(judgement), q.language)
+                    answer.answer, answer.citations, answer.refused = text, citations, False
+                else:
+                    yield from self._generate(question, history, q.language, sources,
+                                              judgement, answer, t0)
+            else:
+                answer.answer = messages.text("refusal", q.language)
+        if answer.first_token_ms is None and answer.answer:
+            answer.first_token_ms = (time.perf_counter() - t0) * 1000
+            yield Event("token", answer.answer)
+        answer.total_ms = (time.perf_counter() - t0) * 1000
+        yield Event("final", answer)
+
+    def _generate(self, question: str, history: list[dict[str, str]] | None, language: str,
+                  sources: list[Source], judgement: Any, answer: Answer,
+                  t0: float) -> Iterator[Event]:
+        """LLM answer streamed sentence by sentence; only verified sentences reach the user."""
+        from app.llm import BackendUnavailable
+
+        prompt_sources = sources[:PROMPT_SOURCES]
+        verifier = Verifier(self.retriever.embedder, prompt_sources)
+        splitter = SentenceStream()
+        shown: list[str] = []
+        pending: list[str] = []
+
+        def on_token(delta: str) -> None:
+            pending.extend(splitter.feed(delta))
+
+        try:
+            # The local engine calls back from its own thread: collect, then release in order.
+            result = self.llm.chat(build_messages(question, prompt_sources, language, history),
+                                   max_tokens=self.max_tokens, temperature=0.0,
+                                   on_token=on_token)
+            raw = result.text
+        except BackendUnavailable as exc:
+            logger.warning("backend down, answering extractively: %s", exc)
+            text, citations = self.extractive.render(self.extractive.select(judgement), language)
+            answer.answer, answer.citations, answer.refused = text, citations, False
+            answer.mode = "extractive"
+            answer.notice = messages.text("fallback", language, detail=str(exc)[:160])
+            return
+        pending.extend(splitter.flush())
+        if is_not_found(raw):
+            answer.answer = messages.text("refusal", language)
+            return
+        for sentence in pending:
+            verdict = verifier.check(sentence)
+            if verdict.shown and verdict.citation is not None:
+                if answer.first_token_ms is None:
+                    answer.first_token_ms = (time.perf_counter() - t0) * 1000
+                piece = verdict.text if not shown else " " + verdict.text
+                shown.append(verdict.text)
+                if all(c.to_dict() != verdict.citation.to_dict() for c in answer.citations):
+                    answer.citations.append(verdict.citation)
+                yield Event("token", piece)
+            else:
+                answer.unverified.append(f"{sentence.strip()} ({verdict.problem})")
+        if shown:
+            answer.answer, answer.refused = " ".join(shown), False
+        else:
+            # Nothing the model wrote could be checked: quote the sources instead.
+            text, citations = self.extractive.render(self.extractive.select(judgement), language)
+            answer.answer, answer.citations, answer.refused = text, citations, False
+            answer.mode = "extractive"
+        if answer.unverified:
+            answer.notice = messages.text("removed", language, count=len(answer.unverified))
+
+
+def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | None = None) -> \
+        AnswerEngine:
+    """Wire an engine from Settings. ``llm``/``embedder`` may be passed in (tests, benchmarks)."""
+    from app.wiring import build_embedder, build_llm_from_settings, build_store, pin_threads
+
+    pin_threads(settings.threads)
+    embedder = embedder or build_embedder(settings)
+    store = build_store(settings, embedder)
+    retriever = HybridRetriever(store, embedder, index_dir=settings.lexical_dir)
+    if llm is None and settings.llm != "extractive":
+        llm = build_llm_from_settings(settings)
+    return AnswerEngine(retriever, ExtractiveAnswerer(embedder), llm=llm, top_k=settings.top_k,
+                        max_question_chars=settings.max_question_chars)

@@ -1,0 +1,128 @@
+"""The deterministic engine: a relevance gate, then the best-supported source sentences, quoted."""
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.citations import Citation, Sentence, Source, citation_for, source_sentences
+from app.question import QuestionInfo
+from app.support import TermSupport
+from store.embedding import Embedder
+
+logger = logging.getLogger(__name__)
+
+# Below this cosine (multilingual-e5-small) the best chunk is off-topic for the question.
+DENSE_MIN = 0.78
+# An answer needs at least this share of the question's content terms in its sources.
+COVERAGE_MIN = 0.34
+_DIGIT = re.compile(r"\d")
+
+
+@functools.lru_cache(maxsize=4096)
+def figure_kinds(text: str) -> frozenset[str]:
+    """The kinds of figures in a text ('amount', 'year', 'age', ...); empty when none."""
+    from app.figures import extract_figures
+
+    return frozenset(f.kind for f in extract_figures(text))
+
+
+def has_figure(text: str, kinds: frozenset[str] | None = None) -> bool:
+    found = figure_kinds(text)
+    return bool(found & kinds) if kinds else bool(found)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """Whether the sources answer the question, why, and the sentences ranked best first."""
+
+    answerable: bool
+    reason: str
+    ranked: list[tuple[Sentence, float]]
+
+
+class ExtractiveAnswerer:
+    """Ranks source sentences against a question; refuses when the sources do not support it."""
+
+    def __init__(self, embedder: Embedder, support: TermSupport | None = None,
+                 dense_min: float = DENSE_MIN, coverage_min: float = COVERAGE_MIN) -> None:
+        self.embedder = embedder
+        self.support = support or TermSupport(embedder)
+        self.dense_min = dense_min
+        self.coverage_min = coverage_min
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            vecs = self.embedder.embed_passages(missing)
+            with self._lock:
+                if len(self._vectors) > 20_000:
+                    self._vectors.clear()
+                self._vectors.update(zip(missing, vecs))
+        with self._lock:
+            return np.stack([self._vectors[t] for t in texts])
+
+    def judge(self, q: QuestionInfo, sources: list[Source], query_vec: np.ndarray,
+              top_dense: float) -> Judgement:
+        """Gate and rank. Deterministic: the same question and sources give the same result."""
+        sentences = [s for s in source_sentences(sources) if len(s.text) >= 12]
+        if not sentences:
+            return Judgement(False, "no sources", [])
+        if top_dense < self.dense_min:
+            return Judgement(False, f"best source similarity {top_dense:.3f} < {self.dense_min}",
+                             [])
+        context = "\n".join(s.chunk.text for s in sources)
+        if q.focus and not self.support.supported(q.focus, context):
+            return Judgement(False, f"the sources never mention '{q.focus}'", [])
+        coverage = self.support.coverage(q.terms, context)
+        if coverage < self.coverage_min:
+            return Judgement(False, f"the sources cover {coverage:.0%} of the question's terms", [])
+        cos = self._sentence_vectors([s.text for s in sentences]) @ query_vec
+        scored = []
+        for s, c in zip(sentences, cos):
+            score = float(c) + 0.04 * self.support.coverage(q.terms, s.text)
+            if q.focus:
+                score += 0.03 * self.support.supported(q.focus, s.text)
+            if q.numeric:
+                score += 0.02 if has_figure(s.text, q.figure_kinds) else -0.05
+            scored.append((s, score))
+        scored.sort(key=lambda x: -x[1])
+        best = scored[0][0].text
+        if q.numeric and not has_figure(best, q.figure_kinds):
+            return Judgement(False, "the question asks for a figure and the best passage has none",
+                             scored)
+        if q.numeric and q.focus and not self.support.supported(q.focus, best):
+            return Judgement(False, f"the passage with a figure does not speak of '{q.focus}'",
+                             scored)
+        return Judgement(True, "ok", scored)
+
+    @staticmethod
+    def select(judgement: Judgement, margin: float = 0.006, limit: int = 2) -> list[Sentence]:
+        """The best sentence, plus close runners-up that say something else."""
+        if not judgement.answerable or not judgement.ranked:
+            return []
+        best_score = judgement.ranked[0][1]
+        chosen = [judgement.ranked[0][0]]
+        for s, score in judgement.ranked[1:]:
+            if len(chosen) >= limit or score < best_score - margin:
+                break
+            if all(s.text != c.text for c in chosen):
+                chosen.append(s)
+        return sorted(chosen, key=lambda s: (s.n, s.start))
+
+    @staticmethod
+    def render(sentences: list[Sentence], language: str) -> tuple[str, list[Citation]]:
+        """Answer text quoting the sentences, each marked [n], and their citations."""
+        citations = [citation_for(s) for s in sentences]
+        if language == "de":
+            body = " ".join(f"„{s.text}“ [{s.n}]" for s in sentences)
+            return f"Laut den Quellen: {body}", citations
+        body = " ".join(f"\"{s.text}\" [{s.n}]" for s in sentences)
+        return f"The sources say: {body}", citations

@@ -1,0 +1,145 @@
+"""Question analysis: language, expected answer type, focus term, and follow-up condensing."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from store.lexical import STOPWORDS, normalize
+
+_DE_HINTS = frozenset(
+    "der die das und ist sind wie viele viel wer wann warum wo was welche welcher hat haben "
+    "wurde wurden nicht ein eine einen dem den des mit von zu im auf für sich auch noch kam "
+    "gibt geben seit nach über bis zum zur".split())
+_EN_HINTS = frozenset(
+    "the and is are how many much who when why where what which has have was were not a an of "
+    "to in on for did does do with from by since after about give gave there".split())
+
+# Questions that ask for a quantity, a date or an age: the answer must contain a figure.
+_NUMERIC = re.compile(
+    r"\b(how (many|much|old|long|large|big|high)|what (percentage|share|proportion|number|amount|"
+    r"sum|value|year|age)|in what year|which year|when|wie (viele?|alt|lange|hoch|gross|groß)|"
+    r"welche[nrs]? (betrag|anzahl|summe|wert|jahr)|in welchem jahr|wann|seit wann|"
+    r"population|einwohner|bevölkerungszahl|anzahl|number of|how much money)\b", re.I)
+
+# "how many X ...", "wie viele X ...", "what is the X of", "wie hoch ist der X": X is the focus.
+_FOCUS_PATTERNS = [
+    re.compile(r"\bhow (?:many|much) ((?:[\w'’-]+ ){0,3}?[\w'’-]+?)\s+(?:do|does|did|have|has|had|"
+               r"is|are|was|were|will|would|can|could|in|of|to|for|from|fought|died|live)\b", re.I),
+    re.compile(r"\b(?i:wie viele?) ((?:[a-zäöü][\wäöüß-]*(?:e|en|er|es|em) ){0,2}[A-ZÄÖÜ][\wäöüß-]*)"),
+    re.compile(r"\bwhat (?:is|was|are|were) (?:the )?((?:[\w-]+ ){0,2}?[\w-]+) (?:of|in|for)\b",
+               re.I),
+    re.compile(r"\bwhat (?:is|was) [\w\s-]+?'s ([\w-]+)", re.I),
+    re.compile(r"\bwie (?:hoch|gross|groß) (?:ist|war|sind|waren) (?:der|die|das) ([\wäöüß-]+)",
+               re.I),
+]
+_FOLLOW_UP = re.compile(
+    r"^\s*(und|and|aber|but|also|so|what about|how about|und was|und wie|und wer|und wann)\b|"
+    r"\b(davon|dafür|dagegen|daraus|dort|damals|diese[rsnm]?|jene[rsnm]?|sie|er|es|ihm|ihr|ihnen|"
+    r"they|them|it|its|their|those|these|that|this|he|she|him|her)\b", re.I)
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    """What the answer engine needs to know about a question."""
+
+    text: str
+    language: str
+    numeric: bool
+    focus: str | None
+    terms: tuple[str, ...]
+    figure_kinds: frozenset[str] | None = None  # the figure kinds an answer needs, None = any
+
+
+def detect_language(text: str) -> str:
+    """'de' or 'en' by function words and German letters (default: 'en')."""
+    toks = re.findall(r"[a-zäöüß]+", text.lower())
+    de = sum(t in _DE_HINTS for t in toks) + 2 * len(re.findall(r"[äöüß]", text.lower()))
+    en = sum(t in _EN_HINTS for t in toks)
+    return "de" if de > en else "en"
+
+
+def content_terms(text: str) -> list[str]:
+    """Content words (unstemmed, lower-case) in order, without stopwords and bare numbers."""
+    out: list[str] = []
+    for w in re.findall(r"[^\W_]+(?:['’-][^\W_]+)*", normalize(text)):
+        w = re.sub(r"['’]s$", "", w)
+        if w in STOPWORDS or w.isdigit() or len(w) < 2 or w in out:
+            continue
+        out.append(w)
+    return out
+
+
+def focus_term(text: str) -> str | None:
+    """The head word of what a question counts or asks the value of, if it says so."""
+    for pattern in _FOCUS_PATTERNS:
+        m = pattern.search(text)
+        if m:
+            words = [w for w in content_terms(m.group(1)) if w not in _GENERIC]
+            if words:
+                return words[-1]
+    return None
+
+
+_GENERIC = frozenset("people menschen leute mal times total gesamt insgesamt".split())
+
+
+_WHEN = re.compile(r"\b(when|what year|which year|in what year|wann|seit wann|in welchem jahr|"
+                   r"welches jahr)\b", re.I)
+_AGE = re.compile(r"\b(how old|wie alt|what age|welches alter)\b", re.I)
+_PERCENT = re.compile(r"\b(percent|percentage|per cent|prozent|anteil|share)\b", re.I)
+
+
+def _figure_kinds(text: str) -> frozenset[str] | None:
+    if _AGE.search(text):
+        return frozenset({"age", "amount"})
+    if _WHEN.search(text):
+        return frozenset({"year"})
+    if _PERCENT.search(text):
+        return frozenset({"percent"})
+    return None
+
+
+def analyse(text: str) -> QuestionInfo:
+    return QuestionInfo(text=text, language=detect_language(text),
+                        numeric=bool(_NUMERIC.search(text)), focus=focus_term(text),
+                        terms=tuple(content_terms(text)), figure_kinds=_figure_kinds(text))
+
+
+def is_follow_up(text: str) -> bool:
+    """Does the question lean on the conversation ("Und wie viel kam zurück?")?"""
+    return bool(_FOLLOW_UP.search(text)) or len(content_terms(text)) <= 2
+
+
+@dataclass(frozen=True)
+class Condensed:
+    """A follow-up made retrievable: its own words, lexical query text, the earlier question."""
+
+    own: str
+    text: str
+    previous: str | None
+
+
+_CONNECTIVE = re.compile(r"^\s*(und|and|aber|but|also|so|okay|ok|what about|how about)\b[\s,]*",
+                         re.I)
+
+
+def strip_connective(question: str) -> str:
+    """'Und wie viel kam zurück?' -> 'wie viel kam zurück?' (the connective only adds noise)."""
+    rest = _CONNECTIVE.sub("", question)
+    return rest[:1].upper() + rest[1:] if rest.strip() else question
+
+
+def condense(question: str, history: list[dict[str, str]] | None) -> Condensed:
+    """Deterministic condensing: a follow-up borrows the previous user turn.
+
+    The dense query becomes a blend of both questions (the new one weighs double); the lexical
+    query keeps the new question alone unless it has almost no content words of its own.
+    """
+    own = strip_connective(question)
+    if not history or not is_follow_up(question):
+        return Condensed(own, own, None)
+    previous = [t["content"] for t in history if t.get("role") == "user" and t.get("content")]
+    if not previous:
+        return Condensed(own, own, None)
+    text = own if len(content_terms(own)) >= 2 else f"{own} {previous[-1]}"
+    return Condensed(own, text, previous[-1])
