@@ -79,6 +79,8 @@ class ExtractiveAnswerer:
             return Judgement(False, f"best source similarity {top_dense:.3f} < {self.dense_min}",
                              [])
         context = "\n".join(s.chunk.text for s in sources)
+        parts = [p for t in q.terms for p in re.split(r"[-‐–]", t) if p]
+        self.support.prime(parts + ([q.focus] if q.focus else []), context)
         if q.focus and not self.support.supported(q.focus, context):
             return Judgement(False, f"the sources never mention '{q.focus}'", [])
         coverage = self.support.coverage(q.terms, context)

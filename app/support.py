@@ -75,6 +75,16 @@ class TermSupport:
                 self._cache[key] = vec
         return vec
 
+    def prime(self, terms: list[str] | tuple[str, ...], passage: str) -> None:
+        """Embed the passage's words and the terms in two batched calls (later scores hit cache)."""
+        self._passage_vectors(self.passage_words(passage))
+        with self._lock:
+            missing = [t for t in dict.fromkeys(terms) if "\x00q:" + t not in self._cache]
+        if missing:
+            vecs = self.embedder.embed_queries(missing)
+            with self._lock:
+                self._cache.update(("\x00q:" + t, v) for t, v in zip(missing, vecs))
+
     def supported(self, term: str, passage: str) -> bool:
         return self.score(term, passage) >= self.threshold
 

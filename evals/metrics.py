@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections import defaultdict
 from typing import Any, Iterable
 
@@ -25,12 +24,6 @@ FAIL_METRICS = ("false_refusal",)
 RANK_METRICS = tuple(f"hit@{k}" for k in HIT_KS) + ("mrr",)
 MEAN_METRICS = PASS_METRICS + FAIL_METRICS + RANK_METRICS + ("unverified_count",)
 
-# Language the expected figures are written in (they are copied from the seed documents).
-DOCUMENT_LANGUAGE = "de"
-
-_MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
-
-
 # --------------------------------------------------------------------------- figures
 
 
@@ -40,33 +33,20 @@ def _figures_api() -> Any:
     return figures
 
 
-def _extract(text: str, lang: str | None) -> list[Any]:
-    return list(_figures_api().extract_figures(text, lang))
+def parse_expected(figure_text: str, lang: str | None = None) -> Any | None:
+    """The first figure in an expected-figure string, or None when it holds none.
 
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Two figures agree: by the figures module, or by value when one side has no unit."""
-    if _figures_api().figures_match(a, b):
-        return True
-    if a.unit is None or b.unit is None:
-        return math.isclose(a.value, b.value, rel_tol=0.005)
-    return False
-
-
-def strip_markers(answer: str) -> str:
-    """The answer without its citation markers such as [1] or [1, 2]."""
-    return _MARKER.sub(" ", answer)
-
-
-def parse_expected(figure_text: str, lang: str | None = DOCUMENT_LANGUAGE) -> Any | None:
-    """The first figure in an expected-figure string, or None when it holds none."""
-    found = _extract(figure_text, lang)
+    Expected figures are written as in the document, with enough context to fix their kind:
+    "seit 2023" is a year, "Putin (72)" an age, "rund 2000 Soldaten" an amount.
+    """
+    found = _figures_api().extract_figures(figure_text, lang)
     return found[0] if found else None
 
 
-def figure_in(expected: Any, text: str, lang: str | None) -> bool:
-    """True when ``text`` states the value of ``expected``."""
-    return any(_same_value(expected, got) for got in _extract(text, lang))
+def figure_in(expected: Any, text: str, lang: str | None = None) -> bool:
+    """True when ``text`` states the value of ``expected`` (same value, compatible unit/kind)."""
+    api = _figures_api()
+    return any(api.figures_match(expected, got) for got in api.extract_figures(text, lang))
 
 
 # --------------------------------------------------------------------------- spans
@@ -196,7 +176,7 @@ def score_answer(
     refused = bool(response["refused"])
     citations = list(response["citations"])
     lang = response.get("language") or row.get("language")
-    claim = strip_markers(response["answer"])
+    claim = response["answer"]  # citation markers such as [1] are not figures
     valid = [c for c in citations if citation_valid(document_texts, c)]
     spans = [document_texts[str(c["source"])][c["start"]:c["end"]] for c in valid]
 
@@ -224,51 +204,34 @@ def score_answer(
 def _figure_scores(
     row: dict[str, Any], refused: bool, claim: str, lang: str | None, spans: list[str]
 ) -> dict[str, Any]:
+    """figure_correct, citation_supported, figures_grounded and no_forbidden_figures."""
     answerable = bool(row.get("answerable", True))
     expected = [(t, parse_expected(t)) for t in row.get("expected_figures", [])]
-    unparsed = [t for t, f in expected if f is None]
-    if unparsed:
-        logger.warning("%s: expected figures hold no figure: %s", row["id"], unparsed)
-    scores: dict[str, Any] = {}
-
+    if any(f is None for _, f in expected):
+        logger.warning("%s: an expected figure holds no figure: %s", row["id"],
+                       [t for t, f in expected if f is None])
+    scores: dict[str, Any] = {"figure_correct": None, "citation_supported": None,
+                              "figures_grounded": None, "no_forbidden_figures": None}
     if answerable and expected:
-        missing = [t for t, f in expected if f is None or refused or not figure_in(f, claim, lang)]
-        scores["figure_correct"] = not missing
-        scores["missing_figures"] = missing
-    else:
-        scores["figure_correct"] = None
-
+        missing = [t for t, f in expected if refused or f is None or not figure_in(f, claim, lang)]
+        scores.update(figure_correct=not missing, missing_figures=missing)
     if answerable:
-        evidence = "\n".join(spans)
-        unsupported = [
-            t for t, f in expected
-            if f is None or not any(figure_in(f, s, DOCUMENT_LANGUAGE) for s in spans)
-        ]
-        scores["citation_supported"] = bool(spans) and not unsupported and not refused
-        scores["unsupported_expected"] = unsupported
-    else:
-        evidence = "\n".join(spans)
-        scores["citation_supported"] = None
-
-    if refused:
-        scores["figures_grounded"] = None
-    else:
-        loose = _figures_api().unsupported_figures(claim, evidence)
-        scores["figures_grounded"] = not loose
-        scores["ungrounded_figures"] = [f.text for f in loose]
-
+        unsupported = [t for t, f in expected
+                       if f is None or not any(figure_in(f, span) for span in spans)]
+        supported = bool(spans) and not unsupported and not refused
+        scores.update(citation_supported=supported, unsupported_expected=unsupported)
+    if not refused:
+        loose = _figures_api().unsupported_figures(claim, "\n".join(spans))
+        scores.update(figures_grounded=not loose, ungrounded_figures=[f.text for f in loose])
     forbidden = row.get("forbidden_figures") or []
     if forbidden:
-        stated = [t for t in forbidden if _forbidden_stated(t, claim, lang)]
-        scores["no_forbidden_figures"] = not stated
-        scores["forbidden_stated"] = stated
-    else:
-        scores["no_forbidden_figures"] = None
+        stated = [t for t in forbidden if _stated(t, claim, lang)]
+        scores.update(no_forbidden_figures=not stated, forbidden_stated=stated)
     return scores
 
 
-def _forbidden_stated(figure_text: str, claim: str, lang: str | None) -> bool:
-    figure = parse_expected(figure_text, lang=None)
+def _stated(figure_text: str, claim: str, lang: str | None) -> bool:
+    figure = parse_expected(figure_text)
     return figure is not None and figure_in(figure, claim, lang)
 
 

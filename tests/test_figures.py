@@ -382,6 +382,8 @@ def test_hedges_are_flagged_but_do_not_change_the_value(text: str, hedge: str) -
         "um 14.30 Uhr",
         "Millionen Artilleriegranaten",
         "one of the leaders",
+        "an Millionen Kunden",
+        "ein Millionen-Deal",
     ],
 )
 def test_not_figures(text: str) -> None:
@@ -482,11 +484,21 @@ def test_figures_match_tolerance() -> None:
     ("claim", "evidence"),
     [
         ("North Korea delivered weapons worth at least 5.6 billion US dollars [1].", EV_WEAPONS),
-        ("Since 2023, North Korea has supplied weapons worth at least $5.6bn, possibly up to "
-         "$9.8bn [1].", EV_WEAPONS),
+        (
+            (
+                "Since 2023, North Korea has supplied weapons worth at least $5.6bn, possibly "
+                "up to $9.8bn [1]."
+            ),
+            EV_WEAPONS,
+        ),
         ("North Korea sent around 15,000 soldiers [1].", EV_WEAPONS),
-        ("Nordkorea hat seit 2023 Waffen im Wert von mindestens 5,6 Milliarden Dollar geliefert "
-         "[1].", EV_WEAPONS),
+        (
+            (
+                "Nordkorea hat seit 2023 Waffen im Wert von mindestens 5,6 Milliarden Dollar "
+                "geliefert [1]."
+            ),
+            EV_WEAPONS,
+        ),
         ("Rund 15 000 nordkoreanische Soldaten kämpfen im Ukraine-Krieg.", EV_WEAPONS),
         ("Russia gave back only 457 million to 1.2 billion dollars in return [2].", EV_RETURN),
         ("Moskau lieferte Gegenleistungen im Wert von 457 Mio. bis 1,2 Mrd. Dollar.", EV_RETURN),

@@ -74,7 +74,9 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        self.server.requests.append(
+            {"path": self.path, "headers": dict(self.headers), "body": body}
+        )
         model = body.get("model")
         if model == "boom":
             self._send(500, {"error": {"message": "engine crashed", "type": "server_error"}})
@@ -88,12 +90,23 @@ class FakeHandler(BaseHTTPRequestHandler):
         delay = 0.02 if model == "trickle" else 0.01
         if self.path == "/v1/chat/completions":
             if not body.get("stream"):
-                self._send(200, {
-                    "id": "c1", "object": "chat.completion", "created": 1, "model": model,
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": ANSWER}}],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-                })
+                self._send(
+                    200,
+                    {
+                        "id": "c1",
+                        "object": "chat.completion",
+                        "created": 1,
+                        "model": model,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": ANSWER},
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                    },
+                )
                 return
             self._stream(self._sse(model, pieces), "text/event-stream", delay)
         elif self.path == "/api/chat":
@@ -104,8 +117,13 @@ class FakeHandler(BaseHTTPRequestHandler):
     @staticmethod
     def _sse(model: str, pieces: list[str]) -> Iterator[bytes]:
         def chunk(delta: dict[str, str], finish: str | None = None) -> bytes:
-            data = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            data = {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             return f"data: {json.dumps(data)}\n\n".encode()
 
         yield chunk({"role": "assistant", "content": ""})
@@ -117,12 +135,22 @@ class FakeHandler(BaseHTTPRequestHandler):
     @staticmethod
     def _ndjson(model: str, pieces: list[str]) -> Iterator[bytes]:
         for piece in pieces:
-            part = {"model": model, "created_at": "2025-01-01T00:00:00Z",
-                    "message": {"role": "assistant", "content": piece}, "done": False}
+            part = {
+                "model": model,
+                "created_at": "2025-01-01T00:00:00Z",
+                "message": {"role": "assistant", "content": piece},
+                "done": False,
+            }
             yield (json.dumps(part) + "\n").encode()
-        final = {"model": model, "created_at": "2025-01-01T00:00:00Z",
-                 "message": {"role": "assistant", "content": ""}, "done": True,
-                 "done_reason": "stop", "prompt_eval_count": 13, "eval_count": len(pieces)}
+        final = {
+            "model": model,
+            "created_at": "2025-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": ""},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": 13,
+            "eval_count": len(pieces),
+        }
         yield (json.dumps(final) + "\n").encode()
 
 
@@ -160,8 +188,9 @@ def dead_url() -> str:
 
 
 def openai_llm(url: str, model: str = "fake-model", timeout: float = 10.0) -> OpenAICompatibleLLM:
-    llm = build_llm("openai", base_url=url + "/v1", model=model, api_key="sk-test-123",
-                    timeout=timeout)
+    llm = build_llm(
+        "openai", base_url=url + "/v1", model=model, api_key="sk-test-123", timeout=timeout
+    )
     assert isinstance(llm, OpenAICompatibleLLM)
     return llm
 
@@ -265,7 +294,9 @@ def test_openai_callback_errors_are_not_disguised(server: FakeServer) -> None:
 
 def test_openai_health(server: FakeServer, dead_url: str) -> None:
     assert openai_llm(server.url).health() == {
-        "backend": "openai", "model": "fake-model", "ok": True,
+        "backend": "openai",
+        "model": "fake-model",
+        "ok": True,
         "detail": f"reachable at {server.url}/v1",
     }
     wrong = openai_llm(server.url, model="other").health()
@@ -301,7 +332,8 @@ def test_ollama_early_stop(server: FakeServer) -> None:
     seen: list[str] = []
     started = time.monotonic()
     result = ollama_llm(server.url, model="trickle").chat(
-        MESSAGES, on_token=lambda d: seen.append(d) or len(seen) >= 2)
+        MESSAGES, on_token=lambda d: seen.append(d) or len(seen) >= 2
+    )
     assert result.text == "w0 w1 "
     assert time.monotonic() - started < 3.0
     time.sleep(0.5)
@@ -334,8 +366,12 @@ def test_ollama_health(server: FakeServer, dead_url: str) -> None:
     missing = ollama_llm(server.url, model="nope").health()
     assert missing["ok"] is False and "ollama pull nope" in str(missing["detail"])
     down = ollama_llm(dead_url).health()
-    assert down == {"backend": "ollama", "model": "fake-model", "ok": False,
-                    "detail": down["detail"]}
+    assert down == {
+        "backend": "ollama",
+        "model": "fake-model",
+        "ok": False,
+        "detail": down["detail"],
+    }
     assert "not reachable" in str(down["detail"])
 
 

@@ -1,0 +1,193 @@
+"""`beleg`: ingest, ask, search, serve, documents, models. Errors become messages and exit codes."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings, SettingsError
+
+logger = logging.getLogger("beleg")
+
+EXIT_USAGE, EXIT_INPUT, EXIT_UNAVAILABLE = 2, 3, 4
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    s = Settings.load()
+    if getattr(args, "host", None):
+        s = replace(s, host=args.host)
+    if getattr(args, "port", None):
+        s = replace(s, port=args.port)
+    if getattr(args, "mode", None) and args.mode != "extractive":
+        s = replace(s, llm=args.mode).validated()
+    return s
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from app.wiring import build_library
+
+    library = build_library(settings=_settings(args))
+    report = library.add_paths([Path(p) for p in args.paths], progress=not args.json)
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print(f"added {len(report.added)}, replaced {len(report.replaced)}, "
+              f"unchanged {len(report.unchanged)}, failed {len(report.failed)}")
+        for path, reason in report.failed:
+            print(f"  skipped {path}: {reason}", file=sys.stderr)
+    return EXIT_INPUT if report.failed and not (report.added or report.replaced
+                                                  or report.unchanged) else 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from app.engine import QuestionError
+    from app.wiring import build_engine
+
+    engine = build_engine(_settings(args))
+    try:
+        answer = engine.ask(args.question, mode=args.mode)
+    except QuestionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.json:
+        print(json.dumps(answer.to_dict(with_sources=False), ensure_ascii=False))
+        return 0
+    print(answer.answer)
+    if answer.notice:
+        print(f"\n{answer.notice}")
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.source} {c.start}-{c.end}: {c.quote}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from app.wiring import build_engine
+
+    if not args.query.strip():
+        print("error: the query is empty", file=sys.stderr)
+        return EXIT_INPUT
+    engine = build_engine(replace(_settings(args), llm="extractive"))
+    hits = engine.retriever.search(args.query, args.k)
+    if args.json:
+        print(json.dumps({"hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
+    else:
+        for h in hits:
+            print(f"{h.score:.3f}  {h.chunk.source} {h.chunk.start}-{h.chunk.end}  "
+                  f"{h.chunk.text[:100]!r}")
+    return 0
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    from app.wiring import build_library
+
+    library = build_library(settings=_settings(args))
+    if args.action == "remove":
+        missing = [s for s in args.sources if not library.remove(s)]
+        for s in missing:
+            print(f"error: no document named '{s}' (see `beleg documents`)", file=sys.stderr)
+        return EXIT_INPUT if missing else 0
+    docs = library.documents()
+    if args.json:
+        print(json.dumps([{"source": d.source, "hash": d.hash, "chunks": d.chunks,
+                           "metadata": d.metadata} for d in docs], ensure_ascii=False))
+    else:
+        for d in docs:
+            print(f"{d.source}\t{d.chunks} chunks\t{d.metadata.get('date', '')}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from app.wiring import describe_models
+
+    info = describe_models(_settings(args), fetch=args.fetch)
+    print(json.dumps(info, ensure_ascii=False, indent=None if args.json else 2))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.api import create_app
+    from app.wiring import build_engine
+
+    settings = _settings(args)
+    engine = build_engine(settings)
+    if engine.llm is not None and hasattr(engine.llm, "warm_up"):
+        engine.llm.warm_up()
+    app = create_app(engine, api_token=settings.api_token, root_path=settings.root_path)
+    logger.info("serving on http://%s:%d", settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="beleg", description="Cited answers from your documents.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+    ing = sub.add_parser("ingest", help="add files or folders (.txt .md .html .pdf .docx)")
+    ing.add_argument("paths", nargs="+")
+    ing.add_argument("--json", action="store_true")
+    ing.set_defaults(func=cmd_ingest)
+    ask = sub.add_parser("ask", help="ask a question")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the /api/ask object")
+    ask.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None)
+    ask.set_defaults(func=cmd_ask)
+    se = sub.add_parser("search", help="show the passages retrieval finds")
+    se.add_argument("query")
+    se.add_argument("-k", type=int, default=5)
+    se.add_argument("--json", action="store_true")
+    se.set_defaults(func=cmd_search)
+    sv = sub.add_parser("serve", help="web chat and HTTP API")
+    sv.add_argument("--host")
+    sv.add_argument("--port", type=int)
+    sv.set_defaults(func=cmd_serve)
+    docs = sub.add_parser("documents", help="list or remove stored documents")
+    docs.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
+    docs.add_argument("sources", nargs="*")
+    docs.add_argument("--json", action="store_true")
+    docs.set_defaults(func=cmd_documents)
+    mo = sub.add_parser("models", help="describe the embedding model and LLM the settings load")
+    mo.add_argument("--json", action="store_true")
+    mo.add_argument("--fetch", action="store_true", help="download/assemble the local model now")
+    mo.set_defaults(func=cmd_models)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING
+                        if getattr(args, "json", False) else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("bm25s", "chromadb", "httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.command == "documents" and args.action == "remove" and not args.sources:
+        print("error: name the documents to remove (see `beleg documents`)", file=sys.stderr)
+        return EXIT_USAGE
+    from app.engine import QuestionError
+    from store.collection import EmbeddingModelMismatch, StoreError, StoreUnavailable
+
+    try:
+        return int(args.func(args))
+    except (SettingsError, EmbeddingModelMismatch, QuestionError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (StoreUnavailable, StoreError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except Exception as exc:
+        from app.llm import BackendUnavailable, ModelFileError
+
+        if isinstance(exc, (BackendUnavailable, ModelFileError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The web chat (Gradio): streamed answers, numbered citations, a source view with the span marked."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+
+import gradio as gr
+
+from app.engine import AnswerEngine, QuestionError
+
+logger = logging.getLogger(__name__)
+
+EXAMPLES = [
+    "Wie viele nordkoreanische Soldaten kämpfen im Ukraine-Krieg?",
+    "How many North Korean soldiers have died?",
+    "Wie viel hat Russland Nordkorea zurückgegeben?",
+    "What is the population of North Korea?",
+]
+CONTEXT_CHARS = 500
+
+
+def citation_label(c: dict[str, Any]) -> str:
+    quote = c["quote"] if len(c["quote"]) <= 70 else c["quote"][:67] + "…"
+    return f"[{c['n']}] {c['source']} ({c['start']}–{c['end']}): {quote}"
+
+
+def highlight(text: str, start: int, end: int, label: str,
+              context: int = CONTEXT_CHARS) -> list[tuple[str, str | None]]:
+    """The passage around text[start:end], split so that exactly the cited span is marked."""
+    lo, hi = max(0, start - context), min(len(text), end + context)
+    parts: list[tuple[str, str | None]] = []
+    if lo > 0:
+        parts.append(("… ", None))
+    parts += [(text[lo:start], None), (text[start:end], label), (text[end:hi], None)]
+    if hi < len(text):
+        parts.append((" …", None))
+    return [p for p in parts if p[0]]
+
+
+def build_ui(engine: AnswerEngine) -> gr.Blocks:
+    """The chat as a Blocks app; its endpoints are named for gradio_client ("/ask", "/show")."""
+
+    def ask(question: str, chat: list[dict[str, Any]], cites: list[dict[str, Any]]
+            ) -> Iterator[tuple[Any, ...]]:
+        history = [{"role": m["role"], "content": _plain(m["content"])} for m in chat
+                   if m.get("role") in ("user", "assistant")]
+        chat = chat + [{"role": "user", "content": question}]
+        try:
+            events = engine.stream(question, history)
+            first = next(events)
+        except QuestionError as exc:
+            yield chat + [{"role": "assistant", "content": f"⚠ {exc}"}], "", cites, \
+                gr.update(choices=[], value=None)
+            return
+        sources = first.data
+        head = ("Quellen: " if _is_de(question) else "Sources: ") + "  ".join(
+            f"[{s.n}] {s.chunk.source}" for s in sources) + "\n\n"
+        text = ""
+        yield chat + [{"role": "assistant", "content": head + "…"}], "", cites, gr.update()
+        for event in events:
+            if event.kind == "token":
+                text += event.data
+                yield chat + [{"role": "assistant", "content": head + text}], "", cites, \
+                    gr.update()
+            elif event.kind == "final":
+                answer = event.data.to_dict(with_sources=False)
+                body = answer["answer"]
+                if answer["notice"]:
+                    body += f"\n\n{answer['notice']}"
+                if answer["citations"]:
+                    body += "\n\n" + "\n".join(citation_label(c) for c in answer["citations"])
+                cites = answer["citations"]
+                labels = [citation_label(c) for c in cites]
+                yield chat + [{"role": "assistant", "content": body}], "", cites, \
+                    gr.update(choices=labels, value=None)
+
+    def show(label: str | None, cites: list[dict[str, Any]]) -> Any:
+        chosen = next((c for c in cites if citation_label(c) == label), None)
+        if chosen is None:
+            return gr.update(value=[])
+        doc = engine.retriever.store.document(chosen["source"])
+        if doc is None:
+            return gr.update(value=[(f"'{chosen['source']}' is no longer stored.", None)])
+        return gr.update(value=highlight(doc.text, chosen["start"], chosen["end"],
+                                         f"[{chosen['n']}]"),
+                         label=f"{chosen['source']} · characters {chosen['start']}–{chosen['end']}")
+
+    with gr.Blocks(title="beleg") as blocks:
+        gr.Markdown("## beleg — answers with sources you can check")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Chat", height=480, render_markdown=False,
+                                     elem_id="chat")
+                box = gr.Textbox(label="Question / Frage", placeholder="Ask about your documents",
+                                 elem_id="question")
+                send = gr.Button("Ask", variant="primary", elem_id="ask")
+                gr.Examples(EXAMPLES, inputs=box)
+            with gr.Column(scale=2):
+                picker = gr.Radio(label="Citations (click to view)", choices=[],
+                                  elem_id="citations")
+                view = gr.HighlightedText(label="Source", elem_id="source-view",
+                                          combine_adjacent=False, show_legend=False)
+        cites = gr.State([])
+        for trigger in (box.submit, send.click):
+            trigger(ask, [box, chatbot, cites], [chatbot, box, cites, picker], api_name="ask"
+                    if trigger == send.click else False)
+        picker.change(show, [picker, cites], [view], api_name="show")
+    return blocks
+
+
+def _plain(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p)
+                        for p in content)
+    return str(content)
+
+
+def _is_de(text: str) -> bool:
+    from app.question import detect_language
+
+    return detect_language(text) == "de"
