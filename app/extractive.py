@@ -36,6 +36,22 @@ def has_figure(text: str, kinds: frozenset[str] | None = None) -> bool:
     return bool(found & kinds) if kinds else bool(found)
 
 
+def figure_near(text: str, term: str, kinds: frozenset[str] | None, window: int = 40) -> bool:
+    """Is a figure (of the wanted kinds) within ``window`` characters after a mention of term?"""
+    from app.figures import extract_figures
+
+    low = text.lower()
+    mentions = [m.end() for m in re.finditer(re.escape(term.lower()), low)]
+    if not mentions:
+        return False
+    for f in extract_figures(text):
+        if kinds and f.kind not in kinds:
+            continue
+        if any(0 <= f.start - end <= window for end in mentions):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Judgement:
     """Whether the sources answer the question, why, and the sentences ranked best first."""
@@ -94,6 +110,8 @@ class ExtractiveAnswerer:
                 score += 0.03 * self.support.supported(q.focus, s.text)
             if q.numeric:
                 score += 0.02 if has_figure(s.text, q.figure_kinds) else -0.05
+                if q.focus and figure_near(s.text, q.focus, q.figure_kinds):
+                    score += 0.03
             scored.append((s, score))
         scored.sort(key=lambda x: -x[1])
         best = scored[0][0].text

@@ -69,8 +69,19 @@ def content_terms(text: str) -> list[str]:
     return out
 
 
+_SUBJECT_PATTERNS = [
+    re.compile(r"\b(?:how old|wie alt) (?:is|was|ist|war|sind|waren) ([\w' -]+)", re.I),
+]
+
+
 def focus_term(text: str) -> str | None:
     """The head word of what a question counts or asks the value of, if it says so."""
+    for pattern in _SUBJECT_PATTERNS:  # "how old is Kim Jong Un": the person is the focus
+        m = pattern.search(text)
+        if m:
+            words = content_terms(m.group(1))
+            if words:
+                return words[0]
     for pattern in _FOCUS_PATTERNS:
         m = pattern.search(text)
         if m:

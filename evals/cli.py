@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from evals.metrics import aggregate
 from evals.report import write_report
@@ -175,9 +175,9 @@ def _add_xquad_parser(subparsers: Any) -> None:
     """XQuAD benchmark: the subcommand is registered by evals.xquad when that module exists."""
     if importlib.util.find_spec("evals.xquad") is None:
         return
-    module = importlib.import_module("evals.xquad")
-    register: Callable[[Any], None] = getattr(module, "add_xquad_parser")
-    register(subparsers)
+    from evals.xquad import add_xquad_parser  # lazy: owned and filled in separately
+
+    add_xquad_parser(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:

