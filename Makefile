@@ -46,8 +46,8 @@ bench: setup
 
 eval: setup
 	$(VENV)/bin/beleg-eval seed --out reports/seed
-	$(VENV)/bin/beleg-eval xquad ../shared/benchmarks/xquad/xquad.de.dev.json \
-	  --translated-questions ../shared/benchmarks/xquad/xquad.en.dev.json --out reports/xquad
+	$(VENV)/bin/beleg-eval xquad evals/data/xquad/xquad.de.dev.json \
+	  --translated-questions evals/data/xquad/xquad.en.dev.json --out reports/xquad
 
 lint: setup
 	$(VENV)/bin/ruff check ingest store app evals tests

@@ -1,0 +1,85 @@
+"""Shared fixtures: a deterministic fake embedder, and a real seed store built once per session."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "corpus" / "000_218c33ea26fbfb53.txt"
+
+
+class HashEmbedder:
+    """Bag of hashed lower-case words: same words -> same vector. Deterministic and instant."""
+
+    dim = 64
+
+    def __init__(self, name: str = "fake-hash") -> None:
+        self.name = name
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+            out[i, 0] += 1e-3
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed(texts)
+
+
+@pytest.fixture
+def fake_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture
+def fake_library(tmp_path: Path, fake_embedder: HashEmbedder):  # type: ignore[no-untyped-def]
+    """A Library on a fresh embedded Chroma with the fake embedder."""
+    from app.library import Library
+    from store.collection import ChunkStore, connect
+
+    store = ChunkStore(connect(path=tmp_path / "chroma"), "test", fake_embedder.name,
+                       fake_embedder.dim)
+    return Library(store, fake_embedder)
+
+
+@pytest.fixture(scope="session")
+def seed_settings(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Settings for a store under a session temp dir holding the seed article (real e5 model)."""
+    from app.settings import Settings
+    from app.wiring import build_library
+
+    data = tmp_path_factory.mktemp("seed-data")
+    settings = Settings.load(env={}, data_dir=data, llm="extractive")
+    build_library(settings=settings).add_paths([SEED])
+    return settings
+
+
+@pytest.fixture(scope="session")
+def seed_engine(seed_settings):  # type: ignore[no-untyped-def]
+    """The extractive answer engine over the seed article."""
+    from app.wiring import build_engine
+
+    return build_engine(seed_settings)
+
+
+@pytest.fixture(scope="session")
+def seed_text() -> str:
+    from ingest.loaders import load_document
+
+    return load_document(SEED).text
