@@ -17,9 +17,9 @@ from store.embedding import Embedder
 logger = logging.getLogger(__name__)
 
 # Below this cosine (multilingual-e5-small) the best chunk is off-topic for the question.
-DENSE_MIN = 0.78
+DENSE_MIN = 0.75
 # An answer needs at least this share of the question's content terms in its sources.
-COVERAGE_MIN = 0.34
+COVERAGE_MIN = 0.3
 _DIGIT = re.compile(r"\d")
 
 
@@ -118,6 +118,9 @@ class ExtractiveAnswerer:
         if q.numeric and not has_figure(best, q.figure_kinds):
             return Judgement(False, "the question asks for a figure and the best passage has none",
                              scored)
+        if q.figure_kinds and "age" in q.figure_kinds and q.focus and \
+                not figure_near(best, q.focus, q.figure_kinds):
+            return Judgement(False, f"no age is given next to '{q.focus}'", scored)
         if q.numeric and q.focus and not self.support.supported(q.focus, best):
             return Judgement(False, f"the passage with a figure does not speak of '{q.focus}'",
                              scored)

