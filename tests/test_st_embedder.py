@@ -60,6 +60,7 @@ def test_describe_minilm_reads_dim_from_configs(tmp_path: Path) -> None:
     assert info["dim"] == 384 and Path(str(info["path"])).is_dir()
 
 
+@pytest.mark.slow
 def test_unknown_model_raises_a_typed_error(tmp_path: Path) -> None:
     with pytest.raises(EmbedderLoadError, match="could not load"):
         SentenceTransformerEmbedder(str(tmp_path / "no-such-model"), tmp_path)
