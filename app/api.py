@@ -32,7 +32,7 @@ class AskRequest(BaseModel):
 
 class SearchRequest(BaseModel):
     query: str
-    k: int = 5
+    k: int = Field(default=5, strict=True)
 
 
 class ChatMessage(BaseModel):
@@ -60,7 +60,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             return
         header = request.headers.get("authorization", "")
         given = header[7:] if header.lower().startswith("bearer ") else ""
-        if not secrets.compare_digest(given, api_token):
+        if not secrets.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                      api_token.encode("utf-8")):
             raise HTTPException(401, "missing or wrong API token; send 'Authorization: Bearer "
                                      "<BELEG_API_TOKEN>'", headers={"WWW-Authenticate": "Bearer"})
 
@@ -161,11 +162,14 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         except QuestionError as exc:
             raise HTTPException(400, str(exc)) from exc
         content = answer.answer
+        if answer.notice:
+            content += f"\n\n{answer.notice}"
         if answer.citations:
             content += "\n\n" + "\n".join(f"[{c.n}] {c.source} {c.start}-{c.end}: «{c.quote}»"
                                           for c in answer.citations)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
-        extra = {"citations": [c.to_dict() for c in answer.citations], "refused": answer.refused}
+        extra = {"citations": [c.to_dict() for c in answer.citations], "refused": answer.refused,
+                 "mode": answer.mode, "notice": answer.notice, "unverified": answer.unverified}
         if not req.stream:
             return {"id": cid, "object": "chat.completion", "created": created, "model": "beleg",
                     "choices": [{"index": 0, "finish_reason": "stop",
@@ -190,6 +194,10 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
 
         blocks = build_ui(engine)
         # Mounted last at "/": the routes above take precedence over the chat's catch-all.
-        gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None)
+        # With a token, the chat asks for it at a login form (any user name, the token as password).
+        login = (lambda _user, password: secrets.compare_digest(
+            password.encode("utf-8", "surrogateescape"), api_token.encode("utf-8"))) \
+            if api_token else None
+        gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login)
 
     return app

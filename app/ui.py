@@ -1,6 +1,7 @@
 """The web chat (Gradio): streamed answers, numbered citations, a source view with the span marked."""
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any, Iterator
 
@@ -13,7 +14,7 @@ logger = logging.getLogger(__name__)
 EXAMPLES = [
     "Wie viele nordkoreanische Soldaten kämpfen im Ukraine-Krieg?",
     "How many North Korean soldiers have died?",
-    "Wie viel hat Russland Nordkorea zurückgegeben?",
+    "Wie viel kam von Russland zurück?",
     "What is the population of North Korea?",
 ]
 CONTEXT_CHARS = 500
@@ -28,6 +29,10 @@ def highlight(text: str, start: int, end: int, label: str,
               context: int = CONTEXT_CHARS) -> list[tuple[str, str | None]]:
     """The passage around text[start:end], split so that exactly the cited span is marked."""
     lo, hi = max(0, start - context), min(len(text), end + context)
+    while lo > 0 and not text[lo - 1].isspace():  # widen to whole words
+        lo -= 1
+    while hi < len(text) and not text[hi].isspace():
+        hi += 1
     parts: list[tuple[str, str | None]] = []
     if lo > 0:
         parts.append(("… ", None))
@@ -42,25 +47,25 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
 
     def ask(question: str, chat: list[dict[str, Any]], cites: list[dict[str, Any]]
             ) -> Iterator[tuple[Any, ...]]:
-        history = [{"role": m["role"], "content": _plain(m["content"])} for m in chat
-                   if m.get("role") in ("user", "assistant")]
-        chat = chat + [{"role": "user", "content": question}]
+        history = [{"role": m["role"], "content": html.unescape(_plain(m["content"]))}
+                   for m in chat if m.get("role") in ("user", "assistant")]
+        chat = chat + [{"role": "user", "content": html.escape(question, quote=False)}]
         try:
             events = engine.stream(question, history)
             first = next(events)
         except QuestionError as exc:
-            yield chat + [{"role": "assistant", "content": f"⚠ {exc}"}], "", cites, \
+            yield chat + [{"role": "assistant", "content": _safe(f"⚠ {exc}")}], "", cites, \
                 gr.update(choices=[], value=None)
             return
         sources = first.data
         head = ("Quellen: " if _is_de(question) else "Sources: ") + "  ".join(
             f"[{s.n}] {s.chunk.source}" for s in sources) + "\n\n"
         text = ""
-        yield chat + [{"role": "assistant", "content": head + "…"}], "", cites, gr.update()
+        yield chat + [{"role": "assistant", "content": _safe(head + "…")}], "", cites, gr.update()
         for event in events:
             if event.kind == "token":
                 text += event.data
-                yield chat + [{"role": "assistant", "content": head + text}], "", cites, \
+                yield chat + [{"role": "assistant", "content": _safe(head + text)}], "", cites, \
                     gr.update()
             elif event.kind == "final":
                 answer = event.data.to_dict(with_sources=False)
@@ -71,7 +76,7 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
                     body += "\n\n" + "\n".join(citation_label(c) for c in answer["citations"])
                 cites = answer["citations"]
                 labels = [citation_label(c) for c in cites]
-                yield chat + [{"role": "assistant", "content": body}], "", cites, \
+                yield chat + [{"role": "assistant", "content": _safe(body)}], "", cites, \
                     gr.update(choices=labels, value=None)
 
     def show(label: str | None, cites: list[dict[str, Any]]) -> Any:
@@ -106,6 +111,11 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
                     if trigger == send.click else False)
         picker.change(show, [picker, cites], [view], api_name="show")
     return blocks
+
+
+def _safe(text: str) -> str:
+    """Chat bubbles render HTML: escape so that document and user text show as typed."""
+    return html.escape(text, quote=False)
 
 
 def _plain(content: Any) -> str:

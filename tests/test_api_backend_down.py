@@ -123,10 +123,6 @@ def test_chat_completions_fall_back(http: httpx.Client) -> None:
     assert body["beleg"]["citations"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/api.py create_app.chat: /v1/chat/completions drops Answer.notice (and mode), so "
-    "OpenAI-compatible clients get quotes without the 'language model unavailable' note that "
-    "/api/ask and the web chat show"))
 def test_chat_completions_carry_the_fallback_notice(http: httpx.Client) -> None:
     r = http.post("/v1/chat/completions", json={"model": "beleg", "messages": [
         {"role": "user", "content": EN_Q}]})

@@ -83,6 +83,23 @@ def test_unanswerable_questions_are_refused(stream_of, question: str) -> None:  
     assert a.sources, "sources are still shown for a refusal"
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "BUG: extractive gate (ExtractiveAnswerer.judge) ignores the qualifier of the counted noun: "
+    "'How many Russian soldiers have died?' is answered with the sentence about 15'000 North "
+    "Korean soldiers fighting in Ukraine instead of being refused"))
+def test_wrong_nationality_is_refused(stream_of) -> None:  # type: ignore[no-untyped-def]
+    a = final(stream_of("How many Russian soldiers have died?"))
+    assert a.refused, a.answer
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "BUG: extractive gate answers 'Wie viele Soldaten hat Südkorea?' with the sentence about "
+    "2000 fallen North Korean soldiers (it only checks that 'Soldaten' and a figure occur)"))
+def test_wrong_country_is_refused(stream_of) -> None:  # type: ignore[no-untyped-def]
+    a = final(stream_of("Wie viele Soldaten hat Südkorea?"))
+    assert a.refused, a.answer
+
+
 def test_refusal_language_matches_question(stream_of) -> None:  # type: ignore[no-untyped-def]
     assert final(stream_of(REFUSE[0])).language == "de"
     assert final(stream_of(REFUSE[1])).language == "en"
@@ -249,6 +266,28 @@ def test_generated_mixed_reply_keeps_only_verified_sentences(generated, seed_tex
     assert a.notice
     assert_citations_exact(a, seed_text)
     assert "".join(e.data for e in events if e.kind == "token") == a.answer
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "BUG: generate.Verifier.check applies no similarity floor to a sentence that contains a "
+    "figure: any source sentence holding the same number 'verifies' it, so a swapped figure "
+    "(15'000 are fighting -> '15,000 have died') is shown with a citation"))
+def test_generated_swapped_figure_is_not_verified(generated) -> None:  # type: ignore[no-untyped-def]
+    _, events = generated("About 15,000 North Korean soldiers have died [1].")
+    a = final(events)
+    assert "15,000" not in a.answer
+    assert any("15,000" in u for u in a.unverified)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "BUG: generate.Verifier.check accepts an invented claim that borrows a figure of the "
+    "sources ('North Korea owns 2000 nuclear warheads [1].' is shown, citing the sentence about "
+    "2000 fallen soldiers)"))
+def test_generated_invented_claim_with_borrowed_figure_is_not_verified(generated) -> None:  # type: ignore[no-untyped-def]
+    _, events = generated("North Korea owns 2000 nuclear warheads [1].")
+    a = final(events)
+    assert "warheads" not in a.answer
+    assert any("warheads" in u for u in a.unverified)
 
 
 def test_generated_reply_without_markers_is_attributed(generated, seed_text: str) -> None:  # type: ignore[no-untyped-def]

@@ -152,10 +152,6 @@ def test_empty_question_is_a_chat_message_not_an_error(client: Any) -> None:
     assert radio_choices(picker) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/api.py create_app: api_token guards /api and /v1 only; the Gradio chat mounted at '/' "
-    "(and its /gradio_api/call/ask and /show endpoints) answers questions and shows document "
-    "text without any credentials, so the token does not protect the corpus"))
 def test_token_also_guards_the_chat_api(token_server: LiveServer) -> None:  # noqa: F811
     with token_server.client(token="") as anon:
         assert anon.post("/api/ask", json={"question": EN_Q}).status_code == 401  # the REST API
