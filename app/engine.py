@@ -11,14 +11,15 @@ import numpy as np
 from app import messages
 from app.citations import Citation, Source
 from app.extractive import ExtractiveAnswerer
-from app.generate import SentenceStream, Verifier, build_messages, is_not_found
+from app.generate import (SentenceStream, Verifier, build_messages, is_not_found,
+                          prompt_passages)
 from app.question import analyse, condense
 from store.retrieval import HybridRetriever
 
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-PROMPT_SOURCES = 3
+PROMPT_SENTENCES = 6
 # Weight of the previous question in a follow-up's dense query (the new question weighs 1).
 FOLLOW_UP_WEIGHT = 0.4
 
@@ -164,8 +165,9 @@ class AnswerEngine:
         """LLM answer streamed sentence by sentence; only verified sentences reach the user."""
         from app.llm import BackendUnavailable
 
-        prompt_sources = sources[:PROMPT_SOURCES]
-        verifier = Verifier(self.retriever.embedder, prompt_sources)
+        verifier = Verifier(self.retriever.embedder, sources,
+                            passage_vectors=self.extractive.sentence_vectors)
+        passages = prompt_passages([s for s, _ in judgement.ranked], PROMPT_SENTENCES)
         splitter = SentenceStream()
         shown: list[str] = []
         pending: list[str] = []
@@ -175,7 +177,7 @@ class AnswerEngine:
 
         try:
             # The local engine calls back from its own thread: collect, then release in order.
-            result = self.llm.chat(build_messages(question, prompt_sources, language, history),
+            result = self.llm.chat(build_messages(question, passages, language, history),
                                    max_tokens=self.max_tokens, temperature=0.0,
                                    on_token=on_token)
             raw = result.text

@@ -73,7 +73,7 @@ class ExtractiveAnswerer:
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
-    def _sentence_vectors(self, texts: list[str]) -> np.ndarray:
+    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         if missing:
@@ -102,7 +102,7 @@ class ExtractiveAnswerer:
         coverage = self.support.coverage(q.terms, context)
         if coverage < self.coverage_min:
             return Judgement(False, f"the sources cover {coverage:.0%} of the question's terms", [])
-        cos = self._sentence_vectors([s.text for s in sentences]) @ query_vec
+        cos = self.sentence_vectors([s.text for s in sentences]) @ query_vec
         scored = []
         for s, c in zip(sentences, cos):
             score = float(c) + 0.04 * self.support.coverage(q.terms, s.text)

@@ -2,7 +2,8 @@
 streaming, and the generated path with a scripted fake LLM (no real model)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -50,7 +51,7 @@ def assert_citations_exact(answer: Answer, seed_text: str) -> None:
 
 # ---- extractive answers ----------------------------------------------------------------------
 
-def test_german_soldiers_question(stream_of, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+def test_german_soldiers_question(stream_of, seed_text: str) -> None:
     a = final(stream_of(DE_SOLDIERS))
     assert not a.refused
     assert a.mode == "extractive"
@@ -63,7 +64,7 @@ def test_german_soldiers_question(stream_of, seed_text: str) -> None:  # type: i
     assert d["citations"][0].keys() >= {"n", "source", "start", "end", "quote"}
 
 
-def test_english_question_over_german_text(stream_of, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+def test_english_question_over_german_text(stream_of, seed_text: str) -> None:
     a = final(stream_of(EN_DIED))
     assert not a.refused
     assert a.language == "en"
@@ -74,7 +75,7 @@ def test_english_question_over_german_text(stream_of, seed_text: str) -> None:  
 
 
 @pytest.mark.parametrize("question", REFUSE)
-def test_unanswerable_questions_are_refused(stream_of, question: str) -> None:  # type: ignore[no-untyped-def]
+def test_unanswerable_questions_are_refused(stream_of, question: str) -> None:
     a = final(stream_of(question))
     assert a.refused is True
     assert a.citations == []
@@ -117,7 +118,7 @@ def test_follow_up_uses_history(stream_of, seed_text: str) -> None:  # type: ign
 # ---- input validation ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t", None, 42])
-def test_empty_or_non_text_question(seed_engine, question: Any) -> None:  # type: ignore[no-untyped-def]
+def test_empty_or_non_text_question(seed_engine, question: Any) -> None:
     with pytest.raises(QuestionError) as err:
         seed_engine.ask(question)
     assert "empty" in str(err.value)
@@ -228,7 +229,7 @@ FAITHFUL = "About 2,000 North Korean soldiers have died [1]."
 INVENTED = "About 25 million people live in North Korea [1]."
 
 
-def test_generated_faithful_reply_is_shown_with_citation(generated, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+def test_generated_faithful_reply_is_shown_with_citation(generated, seed_text: str) -> None:
     fake, events = generated(FAITHFUL)
     a = final(events)
     assert fake.calls == 1
@@ -243,7 +244,7 @@ def test_generated_faithful_reply_is_shown_with_citation(generated, seed_text: s
     assert fake.messages[0]["role"] == "system"
 
 
-def test_generated_invented_figure_is_removed(generated, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+def test_generated_invented_figure_is_removed(generated, seed_text: str) -> None:
     _, events = generated(INVENTED)
     a = final(events)
     assert "25 million" not in a.answer
@@ -257,7 +258,7 @@ def test_generated_invented_figure_is_removed(generated, seed_text: str) -> None
     assert "25 million" not in tokens
 
 
-def test_generated_mixed_reply_keeps_only_verified_sentences(generated, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+def test_generated_mixed_reply_keeps_only_verified_sentences(generated, seed_text: str) -> None:
     _, events = generated(f"{FAITHFUL} {INVENTED}")
     a = final(events)
     assert a.mode == "fake"
@@ -272,7 +273,7 @@ def test_generated_mixed_reply_keeps_only_verified_sentences(generated, seed_tex
     "BUG: generate.Verifier.check applies no similarity floor to a sentence that contains a "
     "figure: any source sentence holding the same number 'verifies' it, so a swapped figure "
     "(15'000 are fighting -> '15,000 have died') is shown with a citation"))
-def test_generated_swapped_figure_is_not_verified(generated) -> None:  # type: ignore[no-untyped-def]
+def test_generated_swapped_figure_is_not_verified(generated) -> None:
     _, events = generated("About 15,000 North Korean soldiers have died [1].")
     a = final(events)
     assert "15,000" not in a.answer
@@ -283,14 +284,14 @@ def test_generated_swapped_figure_is_not_verified(generated) -> None:  # type: i
     "BUG: generate.Verifier.check accepts an invented claim that borrows a figure of the "
     "sources ('North Korea owns 2000 nuclear warheads [1].' is shown, citing the sentence about "
     "2000 fallen soldiers)"))
-def test_generated_invented_claim_with_borrowed_figure_is_not_verified(generated) -> None:  # type: ignore[no-untyped-def]
+def test_generated_invented_claim_with_borrowed_figure_is_not_verified(generated) -> None:
     _, events = generated("North Korea owns 2000 nuclear warheads [1].")
     a = final(events)
     assert "warheads" not in a.answer
     assert any("warheads" in u for u in a.unverified)
 
 
-def test_generated_reply_without_markers_is_attributed(generated, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+def test_generated_reply_without_markers_is_attributed(generated, seed_text: str) -> None:
     _, events = generated("South Korean intelligence estimates that around 2000 North Korean "
                           "soldiers have already been killed.")
     a = final(events)
@@ -310,7 +311,7 @@ def test_generated_not_in_sources_is_a_refusal(generated) -> None:  # type: igno
     assert "NOT_IN_SOURCES" not in a.answer
 
 
-def test_backend_down_falls_back_to_quotes(generated, seed_text: str) -> None:  # type: ignore[no-untyped-def]
+def test_backend_down_falls_back_to_quotes(generated, seed_text: str) -> None:
     fake, events = generated("", error=BackendUnavailable("connection refused", backend="fake"))
     a = final(events)
     assert fake.calls == 1
@@ -329,14 +330,14 @@ def test_generated_sources_come_before_tokens(generated) -> None:  # type: ignor
     assert kinds.index("sources") < kinds.index("token") < kinds.index("final") == len(kinds) - 1
 
 
-def test_unanswerable_question_never_calls_the_model(generated) -> None:  # type: ignore[no-untyped-def]
+def test_unanswerable_question_never_calls_the_model(generated) -> None:
     fake, events = generated(INVENTED, question=REFUSE[1])
     a = final(events)
     assert fake.calls == 0
     assert a.refused and a.citations == []
 
 
-def test_extractive_mode_can_be_forced_with_a_model(seed_engine) -> None:  # type: ignore[no-untyped-def]
+def test_extractive_mode_can_be_forced_with_a_model(seed_engine) -> None:
     fake = FakeLLM(FAITHFUL)
     engine = AnswerEngine(seed_engine.retriever, seed_engine.extractive, llm=fake)
     assert engine.default_mode == "fake"

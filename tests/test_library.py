@@ -1,4 +1,4 @@
-"""Library + ChunkStore: add/replace/remove, failure isolation, model pinning, Chroma server mode."""
+"""Library + ChunkStore: add/replace/remove, bad files, model pinning, Chroma server mode."""
 from __future__ import annotations
 
 import socket
@@ -8,13 +8,18 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import HashEmbedder
 
 from app.library import Library
-from conftest import HashEmbedder
 from ingest.chunking import ChunkingConfig
 from ingest.documents import Document
-from store.collection import (ChunkStore, EmbeddingModelMismatch, StoreError, StoreUnavailable,
-                              connect)
+from store.collection import (
+    ChunkStore,
+    EmbeddingModelMismatch,
+    StoreError,
+    StoreUnavailable,
+    connect,
+)
 from store.retrieval import HybridRetriever
 
 P1 = ("Nordkorea hat seit 2023 Waffen im Wert von mindestens 5,6 Milliarden Dollar an Russland "
@@ -90,7 +95,7 @@ def test_changed_file_replaces_old_chunks(lib: Library, tmp_path: Path) -> None:
 
 
 def test_replace_with_shorter_document_drops_stale_chunks(lib: Library) -> None:
-    lib.add_document(Document("b.txt", "\n\n".join([P1, P2, P3, P4])))
+    lib.add_document(Document("b.txt", f"{P1}\n\n{P2}\n\n{P3}\n\n{P4}"))
     assert lib.store.count() == 4
     assert lib.add_document(Document("b.txt", P4)) == "replaced"
     chunks = lib.store.all_chunks()
@@ -221,8 +226,9 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
     data = tmp_path_factory.mktemp("chroma-server")
     port = _free_port()
     log = (data / "server.log").open("w")
-    proc = subprocess.Popen([str(chroma), "run", "--path", str(data / "db"), "--host",
-                             "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    cmd = [str(chroma), "run", "--path", str(data / "db"), "--host", "127.0.0.1",
+           "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     try:

@@ -1,4 +1,4 @@
-"""Loaders: every supported type yields text; bad input fails with BrokenFile/UnsupportedFileType."""
+"""Loaders: each supported type yields text; bad input raises BrokenFile/UnsupportedFileType."""
 from __future__ import annotations
 
 import zipfile
@@ -21,12 +21,13 @@ CONTENT_TYPES = (
 
 def make_pdf(lines: list[str]) -> bytes:
     """A minimal valid one-page PDF (Helvetica) whose content stream shows ``lines``."""
-    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({ln}) Tj T*" for ln in lines) + " ET"
+    shown = " ".join(f"({ln}) Tj T*" for ln in lines)
+    content = f"BT /F1 12 Tf 72 720 Td 14 TL {shown} ET"
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        "/Resources << /Font << /F1 5 0 R >> >> >>",
+        ("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+         "/Resources << /Font << /F1 5 0 R >> >> >>"),
         f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -129,8 +130,9 @@ def test_htm_without_block_tags_falls_back_to_all_text(tmp_path: Path) -> None:
     assert doc.text == "Nur ein div mit 2000 Soldaten."
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: _load_html keeps only h1-h6/p/li/blockquote/pre/td "
-                   "text when any such tag exists; text in <div>/<span>/<section> is dropped")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "BUG: _load_html keeps only h1-h6/p/li/blockquote/pre/td text when any such tag exists; "
+    "text in <div>/<span>/<section> is dropped"))
 def test_html_div_text_next_to_paragraphs_is_kept(tmp_path: Path) -> None:
     p = tmp_path / "mixed.html"
     p.write_text("<html><body><p>Einleitung.</p>"
@@ -140,8 +142,9 @@ def test_html_div_text_next_to_paragraphs_is_kept(tmp_path: Path) -> None:
     assert "rund 2000 Soldaten" in doc.text
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="BUG: _load_html extracts nested block tags twice "
-                   "(<li><p>..</p></li>, <blockquote><p>..</p></blockquote>)")
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "BUG: _load_html extracts nested block tags twice "
+    "(<li><p>..</p></li>, <blockquote><p>..</p></blockquote>)"))
 def test_html_nested_blocks_are_not_duplicated(tmp_path: Path) -> None:
     p = tmp_path / "nested.html"
     p.write_text("<html><body><blockquote><p>Putin zieht Nordkorea über den Tisch.</p>"
@@ -224,8 +227,9 @@ def test_docx_without_text_is_broken(tmp_path: Path) -> None:
         load_document(p)
 
 
-@pytest.mark.xfail(strict=True, raises=ParseError, reason="BUG: _load_docx lets xml.etree.ElementTree.ParseError "
-                   "escape for a .docx whose word/document.xml is not XML (not a BrokenFile)")
+@pytest.mark.xfail(strict=True, raises=ParseError, reason=(
+    "BUG: _load_docx lets xml.etree.ElementTree.ParseError escape for a .docx whose "
+    "word/document.xml is not XML (not a BrokenFile)"))
 def test_docx_with_corrupt_xml_is_broken(tmp_path: Path) -> None:
     p = make_docx(tmp_path / "corrupt.docx", [], document_xml="<w:document <<< not xml")
     with pytest.raises(BrokenFile) as err:

@@ -1,4 +1,4 @@
-"""Hybrid retrieval over the seed article (real multilingual-e5) and the XQuAD runner (fake model)."""
+"""Hybrid retrieval over the seed article (real e5 model); the XQuAD runner (fake model)."""
 from __future__ import annotations
 
 import json
@@ -46,7 +46,7 @@ def rank(hits: list[Any], needle: str) -> int | None:
     return next((i for i, h in enumerate(hits, 1) if needle in h.chunk.text), None)
 
 
-def test_german_question_finds_the_soldiers_chunk_first(retriever, vectors) -> None:  # type: ignore[no-untyped-def]
+def test_german_question_finds_the_soldiers_chunk_first(retriever, vectors) -> None:
     hits = retriever.search(DE_SOLDIERS, 5, query_vector=vectors[DE_SOLDIERS])
     assert "15'000" in hits[0].chunk.text
     assert len(hits) == 5
@@ -54,7 +54,7 @@ def test_german_question_finds_the_soldiers_chunk_first(retriever, vectors) -> N
     assert hits[0].lexical > 0 and hits[0].dense > 0.8
 
 
-def test_english_question_finds_the_german_chunk(retriever, vectors) -> None:  # type: ignore[no-untyped-def]
+def test_english_question_finds_the_german_chunk(retriever, vectors) -> None:
     hits = retriever.search(EN_DIED, 5, query_vector=vectors[EN_DIED])
     assert "rund 2000" in hits[0].chunk.text
 
@@ -64,7 +64,7 @@ def test_query_vector_is_optional(retriever) -> None:  # type: ignore[no-untyped
     assert "rund 2000" in hits[0].chunk.text
 
 
-def test_hits_are_exact_spans_of_the_document(retriever, seed_text: str, vectors) -> None:  # type: ignore[no-untyped-def]
+def test_hits_are_exact_spans_of_the_document(retriever, seed_text: str, vectors) -> None:
     for q in (DE_SOLDIERS, EN_DIED):
         for h in retriever.search(q, 5, query_vector=vectors[q]):
             assert seed_text[h.chunk.start:h.chunk.end] == h.chunk.text
@@ -72,15 +72,15 @@ def test_hits_are_exact_spans_of_the_document(retriever, seed_text: str, vectors
             assert {"source", "start", "end", "score", "dense", "lexical", "text"} <= set(d)
 
 
-def test_hybrid_is_at_least_as_good_as_each_baseline(retriever, vectors) -> None:  # type: ignore[no-untyped-def]
+def test_hybrid_is_at_least_as_good_as_each_baseline(retriever, vectors) -> None:
     rr: dict[str, list[float]] = {"hybrid": [], "dense": [], "lexical": []}
     table = []
     for question, needle in PARAPHRASES:
         row = []
-        for mode in rr:
+        for mode, reciprocal in rr.items():
             r = rank(retriever.search(question, 20, mode=mode, query_vector=vectors[question]),
                      needle)
-            rr[mode].append(1 / r if r else 0.0)
+            reciprocal.append(1 / r if r else 0.0)
             row.append(r)
         table.append((question, row))
     mrr = {m: sum(v) / len(v) for m, v in rr.items()}
@@ -103,7 +103,7 @@ def test_lexical_weight_follows_query_language(retriever) -> None:  # type: igno
     assert lex.coverage("") == 0.0
 
 
-def test_english_hybrid_ranking_equals_dense_when_coverage_is_zero(retriever, vectors) -> None:  # type: ignore[no-untyped-def]
+def test_english_hybrid_ranking_equals_dense_when_coverage_is_zero(retriever, vectors) -> None:
     v = vectors[EN_DIED]
     hybrid = [h.chunk.id for h in retriever.search(EN_DIED, 5, mode="hybrid", query_vector=v)]
     dense = [h.chunk.id for h in retriever.search(EN_DIED, 5, mode="dense", query_vector=v)]
@@ -136,7 +136,7 @@ def test_unknown_mode_lists_choices(retriever) -> None:  # type: ignore[no-untyp
         assert choice in msg
 
 
-def test_lexical_index_is_persisted_with_fingerprint(retriever) -> None:  # type: ignore[no-untyped-def]
+def test_lexical_index_is_persisted_with_fingerprint(retriever) -> None:
     lex = retriever.lexical()
     assert retriever.lexical() is lex, "an unchanged store must not rebuild the index"
     assert lex.fingerprint == f"{retriever.store.generation()}:{retriever.store.count()}"
@@ -184,7 +184,7 @@ CTX_B1 = ("Die Photosynthese wandelt Lichtenergie in chemische Energie um. Pflan
           "Chlorophyll in den Chloroplasten ihrer Blätter.")
 
 
-def test_xquad_runner_writes_report(tmp_path: Path, fake_embedder) -> None:  # type: ignore[no-untyped-def]
+def test_xquad_runner_writes_report(tmp_path: Path, fake_embedder) -> None:
     from app.library import Library
     from evals.xquad import run_xquad
     from store.collection import ChunkStore, connect
