@@ -82,6 +82,10 @@ class Library:
                 logger.warning("skipped %s: %s", path, exc.reason)
                 report.failed.append((str(path), exc.reason))
                 continue
+            except (ValueError, OSError, RuntimeError) as exc:  # a reader library's own error
+                logger.warning("skipped %s: %s", path, exc)
+                report.failed.append((str(path), f"cannot read the file ({exc})"))
+                continue
             getattr(report, outcome).append(source)
         return report
 

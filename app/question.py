@@ -12,14 +12,16 @@ _DE_HINTS = frozenset(
     "gibt geben seit nach über bis zum zur".split())
 _EN_HINTS = frozenset(
     "the and is are how many much who when why where what which has have was were not a an of "
-    "to in on for did does do with from by since after about give gave there".split())
+    "to in on for did does do with from by since after about give gave there".split()) - {"was"}
+_DE_QUESTION_START = re.compile(r"^\s*(was|wer|wie|wo|wann|warum|welche[rsnm]?|wieso|weshalb|"
+                                r"wieviele?)\b", re.I)
 
 # Questions that ask for a quantity, a date or an age: the answer must contain a figure.
 _NUMERIC = re.compile(
     r"\b(how (many|much|old|long|large|big|high)|what (percentage|share|proportion|number|amount|"
     r"sum|value|year|age)|in what year|which year|when|wie (viele?|alt|lange|hoch|gross|groß)|"
-    r"welche[nrs]? (betrag|anzahl|summe|wert|jahr)|in welchem jahr|wann|seit wann|"
-    r"population|einwohner|bevölkerungszahl|anzahl|number of|how much money)\b", re.I)
+    r"welche[nrs]? (betrag|anzahl|summe|wert|jahr)|in welchem jahr|wann|seit wann|wieviele?|"
+    r"population|einwohner\w*|bevölkerungszahl|anzahl|number of|how much money)\b", re.I)
 
 # "how many X ...", "wie viele X ...", "what is the X of", "wie hoch ist der X": X is the focus.
 _FOCUS_PATTERNS = [
@@ -51,7 +53,8 @@ class QuestionInfo:
 def detect_language(text: str) -> str:
     """'de' or 'en' by function words and German letters (default: 'en')."""
     toks = re.findall(r"[a-zäöüß]+", text.lower())
-    de = sum(t in _DE_HINTS for t in toks) + 2 * len(re.findall(r"[äöüß]", text.lower()))
+    de = sum(t in _DE_HINTS for t in toks) + 2 * len(re.findall(r"[äöüß]", text.lower())) \
+        + (1.5 if _DE_QUESTION_START.match(text) else 0)
     en = sum(t in _EN_HINTS for t in toks)
     return "de" if de > en else "en"
 
@@ -72,21 +75,27 @@ _SUBJECT_PATTERNS = [
 ]
 
 
-def focus_term(text: str) -> str | None:
-    """The head word of what a question counts or asks the value of, if it says so."""
+def focus_phrase(text: str) -> list[str]:
+    """What a question counts or asks the value of: modifiers first, the head word last."""
     for pattern in _SUBJECT_PATTERNS:  # "how old is Kim Jong Un": the person is the focus
         m = pattern.search(text)
         if m:
             words = content_terms(m.group(1))
             if words:
-                return words[0]
+                return [words[0]]
     for pattern in _FOCUS_PATTERNS:
         m = pattern.search(text)
         if m:
             words = [w for w in content_terms(m.group(1)) if w not in _GENERIC]
             if words:
-                return words[-1]
-    return None
+                return words
+    return []
+
+
+def focus_term(text: str) -> str | None:
+    """The head word of what a question counts or asks the value of, if it says so."""
+    words = focus_phrase(text)
+    return words[-1] if words else None
 
 
 _GENERIC = frozenset("people menschen leute mal times total gesamt insgesamt".split())
@@ -109,8 +118,9 @@ def _figure_kinds(text: str) -> frozenset[str] | None:
 
 
 def analyse(text: str) -> QuestionInfo:
+    phrase = focus_phrase(text)
     return QuestionInfo(text=text, language=detect_language(text),
-                        numeric=bool(_NUMERIC.search(text)), focus=focus_term(text),
+                        numeric=bool(_NUMERIC.search(text)), focus=phrase[-1] if phrase else None,
                         terms=tuple(content_terms(text)), figure_kinds=_figure_kinds(text))
 
 

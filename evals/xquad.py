@@ -33,8 +33,10 @@ def load_squad(path: Path) -> tuple[list[Document], list[Question]]:
     """Articles as Documents (paragraphs joined by a blank line) and their questions."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path} is not a SQuAD-format JSON file: {exc}") from exc
+    if not isinstance(data, list):
+        raise ValueError(f"{path} is not a SQuAD-format JSON file: 'data' must be a list")
     docs: list[Document] = []
     questions: list[Question] = []
     for a_index, article in enumerate(data):

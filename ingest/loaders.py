@@ -39,17 +39,29 @@ def _load_plain(path: Path) -> tuple[str, dict[str, object]]:
     return body, dict(meta)
 
 
+_BLOCK_TAGS = ["address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "figcaption",
+               "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "li", "main", "nav", "ol",
+               "p", "pre", "section", "table", "td", "th", "tr", "ul", "br", "hr"]
+
+
 def _load_html(path: Path) -> tuple[str, dict[str, object]]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(_read_text(path), "html.parser")
-    for tag in soup(["script", "style", "noscript", "template"]):
+    for tag in soup(["script", "style", "noscript", "template", "head"]):
+        if tag.name == "head":
+            continue
         tag.decompose()
     title = soup.title.get_text(strip=True) if soup.title else ""
-    blocks = [b.get_text(" ", strip=True) for b in soup.find_all(
-        ["h1", "h2", "h3", "h4", "h5", "h6", "p", "li", "blockquote", "pre", "td"])]
-    blocks = [b for b in blocks if b]
-    text = "\n\n".join(blocks) if blocks else soup.get_text("\n", strip=True)
+    if soup.head:
+        soup.head.decompose()
+    # Every block element becomes its own paragraph; nested blocks do not repeat text.
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_before("\n\n")
+        tag.insert_after("\n\n")
+    raw = soup.get_text()
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", raw)]
+    text = "\n\n".join(p for p in paragraphs if p)
     meta: dict[str, object] = {"title": title} if title else {}
     return text, meta
 
@@ -71,9 +83,11 @@ def _load_docx(path: Path) -> tuple[str, dict[str, object]]:
 
     import docx2txt
 
+    from xml.etree.ElementTree import ParseError
+
     try:
         text = docx2txt.process(str(path))
-    except (zipfile.BadZipFile, KeyError, OSError) as exc:
+    except (zipfile.BadZipFile, KeyError, OSError, ParseError, ValueError) as exc:
         raise BrokenFile(str(path), f"cannot read DOCX ({exc})") from exc
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text or "")]
     return "\n\n".join(p for p in paragraphs if p), {}

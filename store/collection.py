@@ -13,6 +13,7 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
 from llama_index.core.vector_stores.types import VectorStoreQuery
+from llama_index.core.vector_stores.utils import node_to_metadata_dict
 from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from ingest.documents import Chunk, Document
@@ -143,8 +144,13 @@ class ChunkStore:
             nodes.append(node)
         # New chunks first, then drop the old ones: a failure midway never leaves the source empty.
         old_ids = set(self._chunks.get(where={"source": doc.source}, include=[])["ids"])
-        if nodes:
-            self._vectors.add(nodes)
+        fresh = [n for n in nodes if n.node_id not in old_ids]
+        kept = [n for n in nodes if n.node_id in old_ids]
+        if fresh:
+            self._vectors.add(fresh)
+        if kept:  # same text at the same place: only the document hash changes
+            self._chunks.update(ids=[n.node_id for n in kept], metadatas=[
+                node_to_metadata_dict(n, remove_text=True, flat_metadata=True) for n in kept])
         stale = sorted(old_ids - {c.id for c in chunks})
         if stale:
             self._chunks.delete(ids=stale)

@@ -103,9 +103,6 @@ def test_replace_with_shorter_document_drops_stale_chunks(lib: Library) -> None:
     assert lib.store.documents()[0].chunks == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: ChunkStore.put adds nodes with ChromaVectorStore.add (collection.add), which silently "
-    "ignores ids that already exist; chunks whose id survives a replace keep the old doc_hash"))
 def test_replace_keeps_chunk_metadata_in_step_with_document(lib: Library) -> None:
     lib.add_document(Document("c.txt", f"{P1}\n\n{P2}"))
     lib.add_document(Document("c.txt", f"{P1}\n\n{P3}"))  # first paragraph unchanged

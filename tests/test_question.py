@@ -50,9 +50,6 @@ def test_umlauts_count_as_german_evidence() -> None:
     assert detect_language("Pjöngjang Südkorea?") == "de"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: app.question.detect_language: 'was' is in both the German and English hint sets, so a "
-    "German 'Was <verb> <name>?' question ties and falls back to English"))
 @pytest.mark.parametrize("question", ["Was sagt Putin?", "Was macht Kim?", "Was will Kim?"])
 def test_german_was_questions(question: str) -> None:
     assert detect_language(question) == "de"
@@ -88,9 +85,6 @@ def test_numeric_detection(question: str, numeric: bool) -> None:
     assert analyse(question).numeric is numeric
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: app.question._NUMERIC misses the one-word spelling 'wieviel(e)' and compounds of "
-    "'Einwohner' ('Einwohnerzahl': the regex needs a word boundary after 'einwohner')"))
 @pytest.mark.parametrize("question", ["Wieviele Soldaten sind gefallen?",
                                       "Wieviel Geld kam zurück?",
                                       "Was ist die Einwohnerzahl Nordkoreas?"])

@@ -255,9 +255,6 @@ def test_squad_loader_offsets(tmp_path: Path) -> None:
         assert name in str(err.value)
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "BUG: evals.xquad.load_squad catches (OSError, ValueError, KeyError) only; a JSON file whose "
-    "top level is a list raises TypeError instead of the documented ValueError"))
 def test_squad_loader_rejects_a_json_list(tmp_path: Path) -> None:
     from evals.xquad import load_squad
 
