@@ -166,7 +166,8 @@ class AnswerEngine:
         from app.llm import BackendUnavailable
 
         verifier = Verifier(self.retriever.embedder, sources,
-                            passage_vectors=self.extractive.sentence_vectors)
+                            passage_vectors=self.extractive.sentence_vectors,
+                            support=self.extractive.support)
         passages = prompt_passages([s for s, _ in judgement.ranked], PROMPT_SENTENCES)
         splitter = SentenceStream()
         shown: list[str] = []

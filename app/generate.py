@@ -9,6 +9,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from app.citations import Citation, Sentence, Source, markers, source_sentences, strip_markers
+from app.question import content_terms
+from app.support import TermSupport
 from ingest.sentences import sentence_spans
 from store.embedding import Embedder
 
@@ -19,6 +21,8 @@ NOT_FOUND = "NOT_IN_SOURCES"
 CLAIM_MIN_SIMILARITY = 0.80
 # A statement whose figures all occur in the span may be a looser paraphrase of it.
 FIGURE_SIMILARITY_SLACK = 0.05
+# Share of a statement's content words its span must support (a borrowed figure alone is not enough).
+CLAIM_MIN_COVERAGE = 0.5
 
 _LANGUAGE_NAMES = {"de": "German", "en": "English"}
 _SYSTEM = (
@@ -104,6 +108,7 @@ class Verifier:
     sources: list[Source]
     min_similarity: float = CLAIM_MIN_SIMILARITY
     passage_vectors: Callable[[list[str]], np.ndarray] | None = None  # a cache, when available
+    support: TermSupport | None = None  # when given, a span must also speak of the claim's words
     _sentences: list[Sentence] = field(default_factory=list)
     _vectors: np.ndarray | None = None
 
@@ -150,6 +155,13 @@ class Verifier:
         if score < floor:
             return Verdict(sentence, False, problem="no source sentence supports this statement")
         first, last = self._sentences[i], self._sentences[j]
+        if self.support is not None:
+            terms = content_terms(claim)
+            self.support.prime(terms, self._quote(i, j))
+            covered = self.support.coverage(terms, self._quote(i, j))
+            if covered < CLAIM_MIN_COVERAGE:
+                return Verdict(sentence, False, problem=(
+                    f"the cited passage speaks of only {covered:.0%} of this statement's words"))
         citation = Citation(first.n, first.source, first.start, last.end, self._quote(i, j))
         return Verdict(f"{claim} [{first.n}]", True, citation)
 

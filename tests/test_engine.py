@@ -269,10 +269,6 @@ def test_generated_mixed_reply_keeps_only_verified_sentences(generated, seed_tex
     assert "".join(e.data for e in events if e.kind == "token") == a.answer
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: generate.Verifier.check applies no similarity floor to a sentence that contains a "
-    "figure: any source sentence holding the same number 'verifies' it, so a swapped figure "
-    "(15'000 are fighting -> '15,000 have died') is shown with a citation"))
 def test_generated_swapped_figure_is_not_verified(generated) -> None:
     _, events = generated("About 15,000 North Korean soldiers have died [1].")
     a = final(events)
@@ -280,10 +276,6 @@ def test_generated_swapped_figure_is_not_verified(generated) -> None:
     assert any("15,000" in u for u in a.unverified)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "BUG: generate.Verifier.check accepts an invented claim that borrows a figure of the "
-    "sources ('North Korea owns 2000 nuclear warheads [1].' is shown, citing the sentence about "
-    "2000 fallen soldiers)"))
 def test_generated_invented_claim_with_borrowed_figure_is_not_verified(generated) -> None:
     _, events = generated("North Korea owns 2000 nuclear warheads [1].")
     a = final(events)

