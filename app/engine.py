@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -162,49 +164,77 @@ class AnswerEngine:
     def _generate(self, question: str, history: list[dict[str, str]] | None, language: str,
                   sources: list[Source], judgement: Any, answer: Answer,
                   t0: float) -> Iterator[Event]:
-        """LLM answer streamed sentence by sentence; only verified sentences reach the user."""
+        """LLM answer streamed sentence by sentence; only verified sentences reach the user.
+
+        The model runs in a worker thread; each sentence is checked as soon as it is complete,
+        so the first verified sentence is shown while the model is still writing the next.
+        """
         from app.llm import BackendUnavailable
 
         verifier = Verifier(self.retriever.embedder, sources,
                             passage_vectors=self.extractive.sentence_vectors,
                             support=self.extractive.support)
         passages = prompt_passages([s for s, _ in judgement.ranked], PROMPT_SENTENCES)
+        messages_ = build_messages(question, passages, language, history)
+        deltas: queue.Queue[tuple[str, Any]] = queue.Queue()
+        stop = threading.Event()
+
+        def on_token(delta: str) -> bool:
+            deltas.put(("delta", delta))
+            return stop.is_set()
+
+        def work() -> None:
+            try:
+                self.llm.chat(messages_, max_tokens=self.max_tokens, temperature=0.0,
+                              on_token=on_token)
+                deltas.put(("done", None))
+            except BackendUnavailable as exc:
+                deltas.put(("down", exc))
+            except Exception as exc:  # an unexpected backend failure must not kill the answer
+                logger.exception("LLM backend failed")
+                deltas.put(("down", BackendUnavailable(f"{type(exc).__name__}: {exc}")))
+
+        worker = threading.Thread(target=work, name="beleg-llm", daemon=True)
+        worker.start()
         splitter = SentenceStream()
         shown: list[str] = []
-        pending: list[str] = []
-
-        def on_token(delta: str) -> None:
-            pending.extend(splitter.feed(delta))
-
         try:
-            # The local engine calls back from its own thread: collect, then release in order.
-            result = self.llm.chat(build_messages(question, passages, language, history),
-                                   max_tokens=self.max_tokens, temperature=0.0,
-                                   on_token=on_token)
-            raw = result.text
-        except BackendUnavailable as exc:
-            logger.warning("backend down, answering extractively: %s", exc)
-            text, citations = self.extractive.render(self.extractive.select(judgement), language)
-            answer.answer, answer.citations, answer.refused = text, citations, False
-            answer.mode = "extractive"
-            answer.notice = messages.text("fallback", language, detail=str(exc)[:160])
-            return
-        pending.extend(splitter.flush())
-        if is_not_found(raw):
-            answer.answer = messages.text("refusal", language)
-            return
-        for sentence in pending:
-            verdict = verifier.check(sentence)
-            if verdict.shown and verdict.citation is not None:
-                if answer.first_token_ms is None:
-                    answer.first_token_ms = (time.perf_counter() - t0) * 1000
-                piece = verdict.text if not shown else " " + verdict.text
-                shown.append(verdict.text)
-                if all(c.to_dict() != verdict.citation.to_dict() for c in answer.citations):
-                    answer.citations.append(verdict.citation)
-                yield Event("token", piece)
-            else:
-                answer.unverified.append(f"{sentence.strip()} ({verdict.problem})")
+            while True:
+                kind, value = deltas.get()
+                if kind == "down":
+                    logger.warning("backend down, answering extractively: %s", value)
+                    text, cites = self.extractive.render(self.extractive.select(judgement),
+                                                         language)
+                    if shown:  # keep what was verified, add the quotes after it
+                        text = " ".join(shown) + " " + text
+                        cites = answer.citations + cites
+                    answer.answer, answer.citations, answer.refused = text, cites, False
+                    answer.mode = "extractive"
+                    answer.notice = messages.text("fallback", language, detail=str(value)[:160])
+                    return
+                sentences = splitter.feed(value) if kind == "delta" else splitter.flush()
+                for sentence in sentences:
+                    if is_not_found(sentence):
+                        stop.set()
+                        if not shown:
+                            answer.answer = messages.text("refusal", language)
+                            return
+                        continue
+                    verdict = verifier.check(sentence)
+                    if verdict.shown and verdict.citation is not None:
+                        if answer.first_token_ms is None:
+                            answer.first_token_ms = (time.perf_counter() - t0) * 1000
+                        yield Event("token", verdict.text if not shown else " " + verdict.text)
+                        shown.append(verdict.text)
+                        if all(c.to_dict() != verdict.citation.to_dict()
+                               for c in answer.citations):
+                            answer.citations.append(verdict.citation)
+                    else:
+                        answer.unverified.append(f"{sentence.strip()} ({verdict.problem})")
+                if kind == "done" or stop.is_set():
+                    break
+        finally:
+            stop.set()
         if shown:
             answer.answer, answer.refused = " ".join(shown), False
         else:

@@ -1,0 +1,51 @@
+"""Generated answers stream verified sentences while the model is still writing."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from app.engine import AnswerEngine
+from app.llm import ChatResult
+
+QUESTION = "How many North Korean soldiers have died?"
+
+
+class GatedLLM:
+    """Writes one sentence, then waits until the test has seen it before writing the next."""
+
+    name = "gated"
+    model = "gated"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.finished = threading.Event()
+
+    def chat(self, messages: list[dict[str, str]], *, max_tokens: int = 384,
+             temperature: float = 0.0, on_token: Any = None, timeout: float | None = None
+             ) -> ChatResult:
+        first = "About 2000 North Korean soldiers have died [1]. "
+        second = "Russia cultivates a growing dependence of Pyongyang [2]."
+        on_token(first)
+        assert self.release.wait(20), "the engine never showed the first sentence"
+        on_token(second)
+        self.finished.set()
+        return ChatResult(first + second, "gated", None, None, None, 0.0)
+
+    def health(self) -> dict[str, object]:
+        return {"backend": "gated", "model": "gated", "ok": True, "detail": ""}
+
+
+def test_first_sentence_arrives_before_the_model_finishes(seed_engine: Any) -> None:
+    llm = GatedLLM()
+    engine = AnswerEngine(seed_engine.retriever, seed_engine.extractive, llm=llm)
+    events = engine.stream(QUESTION)
+    assert next(events).kind == "sources"
+    first = next(events)
+    assert first.kind == "token" and "2000" in first.data
+    assert not llm.finished.is_set()  # the model is still blocked on its second sentence
+    llm.release.set()
+    rest = list(events)
+    assert rest[-1].kind == "final"
+    assert llm.finished.is_set()
+    answer = rest[-1].data
+    assert answer.mode == "gated" and "2000" in answer.answer
