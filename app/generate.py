@@ -11,7 +11,7 @@ import numpy as np
 from app.citations import Citation, Sentence, Source, markers, source_sentences, strip_markers
 from app.question import content_terms
 from app.support import TermSupport
-from ingest.sentences import sentence_spans
+from ingest.sentences import is_abbreviation, sentence_spans
 from store.embedding import Embedder
 
 logger = logging.getLogger(__name__)
@@ -64,15 +64,29 @@ class SentenceStream:
     def feed(self, delta: str) -> list[str]:
         self.buffer += delta
         spans = sentence_spans(self.buffer)
-        if len(spans) < 2:
+        if not spans:
             return []
-        cut = spans[-1][0]
+        if self._ends_complete(spans[-1][1]):
+            cut = len(self.buffer)
+        elif len(spans) < 2:
+            return []
+        else:
+            cut = spans[-1][0]
         done, self.buffer = self.buffer[:cut], self.buffer[cut:]
         moved = re.match(r"^(\s*\[\d+\])+", self.buffer)  # "… Soldaten. [1] Next" -> keep [1]
         if moved:
             done += moved.group(0)
             self.buffer = self.buffer[moved.end():]
         return _attach_markers([done[s:e] for s, e in sentence_spans(done)])
+
+    def _ends_complete(self, end: int) -> bool:
+        """Does the buffer end with a finished sentence (terminal mark, maybe [n], then space)?"""
+        if not self.buffer[end:] or self.buffer[end:].strip():
+            return False
+        body = re.sub(r"(\s*\[\d+\])+$", "", self.buffer[:end])
+        if not body or body[-1] not in ".!?…":
+            return False
+        return not (body[-1] == "." and is_abbreviation(body, len(body) - 1))
 
     def flush(self) -> list[str]:
         rest, self.buffer = self.buffer, ""

@@ -36,7 +36,7 @@ def _trimmed(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start, end)] if end > start else []
 
 
-def _is_abbreviation(text: str, dot: int) -> bool:
+def is_abbreviation(text: str, dot: int) -> bool:
     """True when the period at index ``dot`` closes an abbreviation or an ordinal number."""
     j = dot
     while j > 0 and not text[j - 1].isspace():
@@ -61,7 +61,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     for m in _SENTENCE_END.finditer(text, start, end):
         if m.group() != "\n":
             first_dot = m.start()
-            if text[first_dot] == "." and _is_abbreviation(text, first_dot):
+            if text[first_dot] == "." and is_abbreviation(text, first_dot):
                 continue
             nxt = m.end()
             while nxt < end and text[nxt].isspace():
