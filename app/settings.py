@@ -28,7 +28,7 @@ class Settings:
     collection: str = "beleg"
     embedding: str = "multilingual-e5-small"
     embedding_engine: str = "sentence-transformers"
-    llm: str = "extractive"
+    llm: str = "local"
     llm_model_path: str = ""
     llm_base_url: str = ""
     llm_model: str = ""

@@ -63,6 +63,10 @@ class TermSupport:
         words = self.passage_words(passage)
         if not words:
             return 0.0
+        head = self._compound_head(normalize(term), words)
+        if head is not None:
+            # "Atomwaffen" where the passage only says "Waffen": the modifier must be there too.
+            return self.score(normalize(term)[: -len(head)], passage)
         return float(np.max(self._passage_vectors(words) @ self._query_vector(term)))
 
     def _query_vector(self, term: str) -> np.ndarray:
@@ -84,6 +88,16 @@ class TermSupport:
             vecs = self.embedder.embed_queries(missing)
             with self._lock:
                 self._cache.update(("\x00q:" + t, v) for t, v in zip(missing, vecs))
+
+    @staticmethod
+    def _compound_head(term: str, words: list[str]) -> str | None:
+        """A passage word that is the tail of the compound ``term`` (>= 4 letters, modifier >= 3)."""
+        best = None
+        for w in words:
+            w = normalize(w)
+            if len(w) >= 4 and len(term) - len(w) >= 3 and term.endswith(w):
+                best = w if best is None or len(w) > len(best) else best
+        return best
 
     def supported(self, term: str, passage: str) -> bool:
         return self.score(term, passage) >= self.threshold

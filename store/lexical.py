@@ -23,7 +23,12 @@ STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | frozenset(
     "how many much which who whom when why where what does did do have has had wurde wurden "
     "worden wird werden ist sind war waren gibt gab tell say please bitte "
     "about around approximately roughly some nearly almost least rund etwa circa ca ungefähr "
-    "fast knapp mindestens höchstens maximal bis zu".split())
+    "fast knapp mindestens höchstens maximal bis zu "
+    # words about the conversation, not about the documents' content
+    "ignore ignoriere vergiss forget instructions anweisungen instruction anweisung document "
+    "documents dokument dokumente dokumenten source sources quelle quellen article artikel text "
+    "texts answer antwort antworte reply mention mentioned erwähnt erwähnte according laut "
+    "pretend system prompt".split())
 _stemmer = Stemmer.Stemmer("german")
 
 

@@ -23,6 +23,7 @@ def _isolate(mp: pytest.MonkeyPatch, data_dir: Path, cwd: Path) -> None:
         if key.startswith("BELEG_") or key == "PORT":
             mp.delenv(key)
     mp.setenv("BELEG_DATA_DIR", str(data_dir))
+    mp.setenv("BELEG_LLM", "extractive")  # no 1.1 GB model in CLI tests
     mp.chdir(cwd)  # no ./beleg.toml from the developer's checkout
 
 

@@ -26,7 +26,7 @@ def test_defaults() -> None:
     s = Settings.load(env={})
     assert s.port == 7860
     assert s.host == "127.0.0.1"
-    assert s.llm == "extractive"
+    assert s.llm == "local"
     assert s.embedding == "multilingual-e5-small"
     assert s.chroma_url == ""
     assert s.data_dir.name == "data"
@@ -96,7 +96,7 @@ def test_precedence(tmp_path: Path) -> None:
     assert s.port == 9101                 # env beats TOML
     assert s.collection == "from_override"  # override beats env
     assert s.top_k == 3                   # a None override is ignored
-    assert s.llm == "extractive"          # untouched default
+    assert s.llm == "local"               # untouched default
     assert Settings.load(env=env, config_file=path, port=9102).port == 9102
 
 
