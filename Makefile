@@ -45,7 +45,10 @@ bench: setup
 	$(PY) bench/run.py
 
 eval: setup
-	$(VENV)/bin/beleg-eval seed --out reports/seed
+	$(VENV)/bin/beleg models --fetch --json >/dev/null
+	$(VENV)/bin/beleg ingest corpus
+	$(VENV)/bin/beleg-eval seed --mode extractive --out reports/seed-extractive
+	$(VENV)/bin/beleg-eval seed --out reports/seed-local
 	$(VENV)/bin/beleg-eval xquad evals/data/xquad/xquad.de.dev.json \
 	  --translated-questions evals/data/xquad/xquad.en.dev.json --out reports/xquad
 

@@ -9,7 +9,8 @@ from typing import Iterable
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.documents import Document, IngestError
 from ingest.loaders import load_document, supported_suffixes
-from store.collection import ChunkStore, StoredDocument
+from ingest.sentences import sentence_spans
+from store.collection import ChunkStore, SentenceSpan, StoredDocument
 from store.embedding import Embedder
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,12 @@ class Library:
         if old_hash == doc.hash:
             return "unchanged"
         chunks = chunk_document(doc, self.chunking)
-        embeddings = self.embedder.embed_passages([c.text for c in chunks])
-        self.store.put(doc, chunks, embeddings)
+        sentences = [SentenceSpan(c.id, c.source, c.start + s, c.start + e)
+                     for c in chunks for s, e in sentence_spans(c.text)]
+        # Chunks and their sentences in one batch: one pass of the model over the document.
+        vectors = self.embedder.embed_passages(
+            [c.text for c in chunks] + [doc.text[s.start:s.end] for s in sentences])
+        self.store.put(doc, chunks, vectors[: len(chunks)], sentences, vectors[len(chunks):])
         logger.info("%s %s (%d chunks)", "replaced" if old_hash else "added", doc.source,
                     len(chunks))
         return "replaced" if old_hash else "added"

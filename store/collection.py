@@ -36,6 +36,16 @@ class StoreUnavailable(StoreError):
 
 
 @dataclass(frozen=True)
+class SentenceSpan:
+    """A sentence of a chunk, in document offsets."""
+
+    chunk_id: str
+    source: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class StoredDocument:
     """A document as the store knows it."""
 
@@ -88,6 +98,8 @@ class ChunkStore:
             self._chunks = client.get_or_create_collection(
                 name, metadata={"hnsw:space": "cosine", "embed_model": embed_model, "embed_dim": dim},
                 embedding_function=None)
+            self._sentences = client.get_or_create_collection(
+                f"{name}_sentences", metadata={"hnsw:space": "cosine"}, embedding_function=None)
             self._docs = client.get_or_create_collection(
                 f"{name}_documents", metadata={"hnsw:space": "cosine"}, embedding_function=None)
         except Exception as exc:
@@ -126,8 +138,14 @@ class ChunkStore:
         return got["metadatas"][0]["hash"] if got["ids"] else None
 
     # ---- writes ----------------------------------------------------------------------------
-    def put(self, doc: Document, chunks: Sequence[Chunk], embeddings: np.ndarray) -> None:
-        """Store a document and its chunks, replacing whatever was stored under its source."""
+    def put(self, doc: Document, chunks: Sequence[Chunk], embeddings: np.ndarray,
+            sentences: Sequence[SentenceSpan] = (), sentence_embeddings: np.ndarray | None = None
+            ) -> None:
+        """Store a document, its chunks and (optionally) sentence vectors, replacing the old ones.
+
+        Sentence vectors let dense retrieval score a chunk by its best sentence as well as by
+        its whole text (see store/retrieval.py).
+        """
         if len(chunks) != len(embeddings):
             raise StoreError("one embedding per chunk is required")
         if embeddings.size and embeddings.shape[1] != self.dim:
@@ -154,6 +172,7 @@ class ChunkStore:
         stale = sorted(old_ids - {c.id for c in chunks})
         if stale:
             self._chunks.delete(ids=stale)
+        self._put_sentences(doc.source, sentences, sentence_embeddings)
         self._docs.upsert(
             ids=[doc.source], documents=[doc.text], embeddings=[[1.0]],
             metadatas=[{"hash": doc.hash, "chunks": len(chunks),
@@ -166,9 +185,37 @@ class ChunkStore:
             return False
         self._vectors.delete(ref_doc_id=source)
         self._chunks.delete(where={"source": source})
+        self._sentences.delete(where={"source": source})
         self._docs.delete(ids=[source])
         self._bump()
         return True
+
+    def _put_sentences(self, source: str, sentences: Sequence[SentenceSpan],
+                       vectors: np.ndarray | None) -> None:
+        old = set(self._sentences.get(where={"source": source}, include=[])["ids"])
+        ids = [f"{s.chunk_id}:{s.start}" for s in sentences]
+        if sentences and vectors is not None:
+            if len(vectors) != len(sentences):
+                raise StoreError("one embedding per sentence is required")
+            for lo in range(0, len(ids), 1000):
+                hi = lo + 1000
+                self._sentences.upsert(
+                    ids=ids[lo:hi], embeddings=[[float(x) for x in v] for v in vectors[lo:hi]],
+                    metadatas=[{"source": s.source, "chunk_id": s.chunk_id, "start": s.start,
+                                "end": s.end} for s in sentences[lo:hi]])
+        stale = sorted(old - set(ids))
+        if stale:
+            self._sentences.delete(ids=stale)
+
+    def query_sentences(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """(chunk id, cosine) of the k sentences most similar to the query (may repeat chunks)."""
+        n = min(k, int(self._sentences.count()))
+        if n <= 0:
+            return []
+        got = self._sentences.query(query_embeddings=[[float(x) for x in embedding]],
+                                    n_results=n, include=["metadatas", "distances"])
+        return [(m["chunk_id"], 1.0 - float(d))
+                for m, d in zip(got["metadatas"][0], got["distances"][0])]
 
     def _bump(self) -> None:
         gen = self.generation() + 1
