@@ -11,7 +11,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from app import messages
-from app.citations import Citation, Source
+from app.citations import Citation, Source, strip_markers
 from app.extractive import ExtractiveAnswerer
 from app.generate import (SentenceStream, Verifier, build_messages, is_not_found,
                           prompt_passages)
@@ -173,7 +173,8 @@ class AnswerEngine:
 
         verifier = Verifier(self.retriever.embedder, sources,
                             passage_vectors=self.extractive.sentence_vectors,
-                            support=self.extractive.support)
+                            support=self.extractive.support,
+                            answer_sentences=[s for s, _ in judgement.ranked[:3]])
         passages = prompt_passages([s for s, _ in judgement.ranked], PROMPT_SENTENCES)
         messages_ = build_messages(question, passages, language, history)
         deltas: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -214,6 +215,8 @@ class AnswerEngine:
                     return
                 sentences = splitter.feed(value) if kind == "delta" else splitter.flush()
                 for sentence in sentences:
+                    if not strip_markers(sentence).strip(" .,;:!?"):
+                        continue  # a marker that arrived after its sentence
                     if is_not_found(sentence):
                         stop.set()
                         if not shown:

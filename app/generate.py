@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -23,6 +23,18 @@ CLAIM_MIN_SIMILARITY = 0.80
 FIGURE_SIMILARITY_SLACK = 0.05
 # Share of a statement's content words its span must support (a borrowed figure alone is not enough).
 CLAIM_MIN_COVERAGE = 0.5
+# A statement with at most this many content words is a fragment ("2000 [1]", "41 Jahre").
+FRAGMENT_WORDS = 1
+# Words that only carry a figure's unit; they do not count as the statement's content.
+UNIT_WORDS = frozenset(
+    "year years old jahre jahren jahr alt dollar dollars us-dollar usd euro eur million millions "
+    "millionen billion billions milliarden mrd mio percent prozent per cent".split())
+
+
+def _figures(text: str) -> list[Any]:
+    from app.figures import extract_figures
+
+    return extract_figures(text)
 
 _LANGUAGE_NAMES = {"de": "German", "en": "English"}
 _SYSTEM = (
@@ -123,6 +135,7 @@ class Verifier:
     min_similarity: float = CLAIM_MIN_SIMILARITY
     passage_vectors: Callable[[list[str]], np.ndarray] | None = None  # a cache, when available
     support: TermSupport | None = None  # when given, a span must also speak of the claim's words
+    answer_sentences: list[Sentence] = field(default_factory=list)  # best for the question
     _sentences: list[Sentence] = field(default_factory=list)
     _vectors: np.ndarray | None = None
 
@@ -142,42 +155,72 @@ class Verifier:
                 yield i, i + 1
 
     def check(self, sentence: str) -> Verdict:
+        """Show the sentence with the citation of the span that supports it, or reject it."""
         from app.figures import extract_figures, unsupported_figures
 
         claim = strip_markers(sentence)
-        if len(re.findall(r"[^\W\d_]", claim)) < 3 or self._vectors is None:
+        if self._vectors is None or not claim.strip(" .,;:!?"):
             return Verdict(sentence, False, problem="empty")
+        figures = extract_figures(claim)
+        if len(content_terms(claim)) <= FRAGMENT_WORDS:
+            return self._check_fragment(sentence, claim, figures)
         cited = set(markers(sentence))
         sims = self._vectors @ self.embedder.embed_queries([claim])[0]
-        figures = extract_figures(claim)
-        best: tuple[float, int, int] | None = None
+        candidates: list[tuple[float, int, int]] = []
         for i, j in self._spans():
-            first, last = self._sentences[i], self._sentences[j]
-            quote = self._quote(i, j)
-            if figures and unsupported_figures(claim, quote):
+            if figures and unsupported_figures(claim, self._quote(i, j)):
                 continue
-            score = float(max(sims[i], sims[j])) + (0.02 if first.n in cited else 0.0) \
-                - (0.01 if j > i else 0.0)
-            if best is None or score > best[0]:
-                best = (score, i, j)
-        if best is None:
+            score = float(max(sims[i], sims[j])) + (0.02 if self._sentences[i].n in cited
+                                                    else 0.0) - (0.01 if j > i else 0.0)
+            candidates.append((score, i, j))
+        if any(i == j for _, i, j in candidates):  # a pair only when no one sentence will do
+            candidates = [c for c in candidates if c[1] == c[2]]
+        if not candidates:
             missing = ", ".join(f.text for f in unsupported_figures(claim, "\n".join(
                 s.text for s in self._sentences)) or figures)
             return Verdict(sentence, False, problem=f"figure not in the sources: {missing}")
-        score, i, j = best
+        candidates.sort(reverse=True)
+        terms = [t for t in content_terms(claim) if t not in UNIT_WORDS]
+        best: tuple[float, float, int, int] | None = None
+        for score, i, j in candidates[:3]:  # the most similar spans; prefer one that covers words
+            covered = self._coverage(terms, self._quote(i, j))
+            if best is None or score + 0.1 * covered > best[0] + 0.1 * best[1]:
+                best = (score, covered, i, j)
+        assert best is not None
+        score, covered, i, j = best
         floor = self.min_similarity - (FIGURE_SIMILARITY_SLACK if figures else 0.0)
         if score < floor:
             return Verdict(sentence, False, problem="no source sentence supports this statement")
+        if covered < CLAIM_MIN_COVERAGE:
+            return Verdict(sentence, False, problem=(
+                f"the cited passage speaks of only {covered:.0%} of this statement's words"))
+        return self._shown(claim, i, j)
+
+    def _check_fragment(self, sentence: str, claim: str, figures: list[Any]) -> Verdict:
+        """A terse answer ("2000 [1]", "41 Jahre") is read with the question: its figures must
+        stand, with the same value, in one of the sentences that best answer the question."""
+        if not figures or not self.answer_sentences:
+            return Verdict(sentence, False, problem="a fragment without a checkable figure")
+        index = {(s.source, s.start): k for k, s in enumerate(self._sentences)}
+        for s in self.answer_sentences:
+            k = index.get((s.source, s.start))
+            if k is None:
+                continue
+            values = {f.value for f in _figures(s.text)}
+            if all(f.value in values for f in figures):
+                return self._shown(claim, k, k)
+        return Verdict(sentence, False, problem="figure not in the passages that answer this")
+
+    def _coverage(self, terms: list[str], quote: str) -> float:
+        if self.support is None:
+            return 1.0
+        self.support.prime(terms, quote)
+        return self.support.coverage(terms, quote)
+
+    def _shown(self, claim: str, i: int, j: int) -> Verdict:
         first, last = self._sentences[i], self._sentences[j]
-        if self.support is not None:
-            terms = content_terms(claim)
-            self.support.prime(terms, self._quote(i, j))
-            covered = self.support.coverage(terms, self._quote(i, j))
-            if covered < CLAIM_MIN_COVERAGE:
-                return Verdict(sentence, False, problem=(
-                    f"the cited passage speaks of only {covered:.0%} of this statement's words"))
         citation = Citation(first.n, first.source, first.start, last.end, self._quote(i, j))
-        return Verdict(f"{claim} [{first.n}]", True, citation)
+        return Verdict(f"{claim.rstrip()} [{first.n}]", True, citation)
 
     def _quote(self, i: int, j: int) -> str:
         if i == j:
