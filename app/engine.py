@@ -174,7 +174,7 @@ class AnswerEngine:
         verifier = Verifier(self.retriever.embedder, sources,
                             passage_vectors=self.extractive.sentence_vectors,
                             support=self.extractive.support,
-                            answer_sentences=[s for s, _ in judgement.ranked[:3]])
+                            answer_sentences=[s for s, _ in judgement.ranked[:1]])
         passages = prompt_passages([s for s, _ in judgement.ranked], PROMPT_SENTENCES)
         messages_ = build_messages(question, passages, language, history)
         deltas: queue.Queue[tuple[str, Any]] = queue.Queue()

@@ -31,10 +31,6 @@ UNIT_WORDS = frozenset(
     "millionen billion billions milliarden mrd mio percent prozent per cent".split())
 
 
-def _figures(text: str) -> list[Any]:
-    from app.figures import extract_figures
-
-    return extract_figures(text)
 
 _LANGUAGE_NAMES = {"de": "German", "en": "English"}
 _SYSTEM = (
@@ -197,19 +193,19 @@ class Verifier:
         return self._shown(claim, i, j)
 
     def _check_fragment(self, sentence: str, claim: str, figures: list[Any]) -> Verdict:
-        """A terse answer ("2000 [1]", "41 Jahre") is read with the question: its figures must
-        stand, with the same value, in one of the sentences that best answer the question."""
+        """A terse answer ("2000 [1]") is read with the question: its figures must stand, as
+        figures of the same kind and value, in the sentence that best answers the question."""
+        from app.figures import unsupported_figures
+
         if not figures or not self.answer_sentences:
             return Verdict(sentence, False, problem="a fragment without a checkable figure")
+        top = self.answer_sentences[0]
         index = {(s.source, s.start): k for k, s in enumerate(self._sentences)}
-        for s in self.answer_sentences:
-            k = index.get((s.source, s.start))
-            if k is None:
-                continue
-            values = {f.value for f in _figures(s.text)}
-            if all(f.value in values for f in figures):
-                return self._shown(claim, k, k)
-        return Verdict(sentence, False, problem="figure not in the passages that answer this")
+        k = index.get((top.source, top.start))
+        if k is None or unsupported_figures(claim, top.text):
+            return Verdict(sentence, False,
+                           problem="figure not in the passage that best answers this")
+        return self._shown(claim, k, k)
 
     def _coverage(self, terms: list[str], quote: str) -> float:
         if self.support is None:
