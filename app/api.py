@@ -4,16 +4,21 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.engine import AnswerEngine, QuestionError
+from app.library import IngestReport, Library
+from ingest.documents import IngestError
+from ingest.loaders import load_document
 from store.collection import StoreError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +56,8 @@ def _sse(event: str, data: Any) -> str:
 
 
 def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = "",
-               with_ui: bool = True, max_search_k: int = 50) -> FastAPI:
+               with_ui: bool = True, max_search_k: int = 50,
+               max_upload_bytes: int = 50 * 1024 * 1024) -> FastAPI:
     """The FastAPI app. ``api_token`` (when set) is required as a Bearer token on /api and /v1."""
     app = FastAPI(title="beleg", version="0.1.0", root_path=root_path)
 
@@ -143,6 +149,36 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         if doc is None:
             raise HTTPException(404, f"no document named '{source}'")
         return {"source": doc.source, "text": doc.text, "metadata": doc.metadata}
+
+    @app.post("/api/documents", dependencies=[Depends(auth)])
+    def upload(files: list[UploadFile] = File(...)) -> JSONResponse:
+        """Add or replace documents; a bad file is reported by name, nothing stored is lost."""
+        library = Library(engine.retriever.store, engine.retriever.embedder)
+        report = IngestReport()
+        with tempfile.TemporaryDirectory() as tmp:
+            for f in files:
+                name = Path(f.filename or "upload").name
+                data = f.file.read(max_upload_bytes + 1)
+                if len(data) > max_upload_bytes:
+                    report.failed.append((name, f"larger than {max_upload_bytes} bytes"))
+                    continue
+                path = Path(tmp) / name
+                path.write_bytes(data)
+                try:
+                    outcome = library.add_document(load_document(path, source=name))
+                except IngestError as exc:
+                    report.failed.append((name, exc.reason))
+                    continue
+                getattr(report, outcome).append(name)
+        stored = report.added or report.replaced or report.unchanged
+        return JSONResponse(report.to_dict(), status_code=200 if stored or not report.failed
+                            else 422)
+
+    @app.delete("/api/documents/{source:path}", dependencies=[Depends(auth)])
+    def delete(source: str) -> dict[str, Any]:
+        if not engine.retriever.store.remove(source):
+            raise HTTPException(404, f"no document named '{source}'")
+        return {"removed": source}
 
     @app.get("/v1/models", dependencies=[Depends(auth)])
     def models() -> dict[str, Any]:
