@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 DENSE_MIN = 0.75
 # An answer needs at least this share of the question's content terms in its sources.
 COVERAGE_MIN = 0.3
-_DIGIT = re.compile(r"\d")
+_STATEMENT_END = re.compile(r"[.!?…][»«\"”“’')\]]*$")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -106,6 +106,8 @@ class ExtractiveAnswerer:
         scored = []
         for s, c in zip(sentences, cos):
             score = float(c) + 0.04 * self.support.coverage(q.terms, s.text)
+            if not _STATEMENT_END.search(s.text):  # a heading states nothing
+                score -= 0.02
             if q.focus:
                 score += 0.03 * self.support.supported(q.focus, s.text)
             if q.numeric:
