@@ -147,9 +147,7 @@ class AnswerEngine:
             logger.info("gate: %s (%s)", judgement.answerable, judgement.reason)
             if judgement.answerable:
                 if mode == "extractive":
-                    text, citations = self.extractive.render(
-                        self.extractive.select(judgement), q.language)
-                    answer.answer, answer.citations, answer.refused = text, citations, False
+                    self._quote_sources(answer, judgement, q.language)
                 else:
                     yield from self._generate(question, history, q.language, sources,
                                               judgement, answer, t0)
@@ -160,6 +158,12 @@ class AnswerEngine:
             yield Event("token", answer.answer)
         answer.total_ms = (time.perf_counter() - t0) * 1000
         yield Event("final", answer)
+
+    def _quote_sources(self, answer: Answer, judgement: Any, language: str) -> None:
+        """The extractive answer: the best-supported sentences, quoted and cited."""
+        text, citations = self.extractive.render(self.extractive.select(judgement), language)
+        answer.answer, answer.citations, answer.refused = text, citations, False
+        answer.mode = "extractive"
 
     def _generate(self, question: str, history: list[dict[str, str]] | None, language: str,
                   sources: list[Source], judgement: Any, answer: Answer,
@@ -204,13 +208,11 @@ class AnswerEngine:
                 kind, value = deltas.get()
                 if kind == "down":
                     logger.warning("backend down, answering extractively: %s", value)
-                    text, cites = self.extractive.render(self.extractive.select(judgement),
-                                                         language)
-                    if shown:  # keep what was verified, add the quotes after it
-                        text = " ".join(shown) + " " + text
-                        cites = answer.citations + cites
-                    answer.answer, answer.citations, answer.refused = text, cites, False
-                    answer.mode = "extractive"
+                    verified, verified_cites = list(shown), list(answer.citations)
+                    self._quote_sources(answer, judgement, language)
+                    if verified:  # keep what was verified, add the quotes after it
+                        answer.answer = " ".join(verified) + " " + answer.answer
+                        answer.citations = verified_cites + answer.citations
                     answer.notice = messages.text("fallback", language, detail=str(value)[:160])
                     return
                 sentences = splitter.feed(value) if kind == "delta" else splitter.flush()
@@ -242,9 +244,7 @@ class AnswerEngine:
             answer.answer, answer.refused = " ".join(shown), False
         else:
             # Nothing the model wrote could be checked: quote the sources instead.
-            text, citations = self.extractive.render(self.extractive.select(judgement), language)
-            answer.answer, answer.citations, answer.refused = text, citations, False
-            answer.mode = "extractive"
+            self._quote_sources(answer, judgement, language)
         if answer.unverified:
             answer.notice = messages.text("removed", language, count=len(answer.unverified))
 
