@@ -7,7 +7,6 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from app.settings import Settings, SettingsError
 

@@ -230,5 +230,3 @@ class Verifier:
 def is_not_found(text: str) -> bool:
     return NOT_FOUND.lower() in text.lower().replace(" ", "_")
 
-
-TokenSink = Callable[[str], None]

@@ -1,6 +1,7 @@
 """Does a passage speak of a question's terms? Stem matches, compounds, and an embedding bridge."""
 from __future__ import annotations
 
+import functools
 import re
 import threading
 
@@ -15,6 +16,12 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 # translate or restate a question term ("soldiers" ~ "Soldaten" .92, "population" ~
 # "Bevölkerung" .88); absent concepts stay below ("tanks" -> .85, "GDP" -> .85).
 BRIDGE_THRESHOLD = 0.875
+
+
+@functools.lru_cache(maxsize=2048)
+def _passage_index(passage: str) -> tuple[str, frozenset[str]]:
+    """A passage's normalized text and stem set, computed once per passage, not once per term."""
+    return normalize(passage), frozenset(tokenize(passage))
 
 
 class TermSupport:
@@ -53,8 +60,7 @@ class TermSupport:
         parts = [p for p in re.split(r"[-‐–]", term) if p]
         if len(parts) > 1:
             return min(self.score(p, passage) for p in parts)
-        norm_passage = normalize(passage)
-        stems = set(tokenize(passage))
+        norm_passage, stems = _passage_index(passage)
         term_stems = tokenize(term)
         if term_stems and all(s in stems for s in term_stems):
             return 1.0

@@ -161,13 +161,9 @@ def _write(out_dir: Path, summary: dict[str, Any], rows: list[dict[str, Any]]) -
     out_dir.mkdir(parents=True, exist_ok=True)
     chart = {f"{lang} hit@1": summary[lang]["hit@1"] for lang in ("de", "en") if lang in summary}
     chart.update({f"{lang} mrr": summary[lang]["mrr"] for lang in ("de", "en") if lang in summary})
-    try:
-        from evals.report import write_report
+    from evals.report import write_report
 
-        write_report(out_dir, summary, rows, title="XQuAD retrieval", chart_metrics=chart)
-    except ImportError:
-        (out_dir / "report.json").write_text(json.dumps({"summary": summary, "rows": rows},
-                                                        indent=1, ensure_ascii=False))
+    write_report(out_dir, summary, rows, title="XQuAD retrieval", chart_metrics=chart)
 
 
 def markdown_table(summary: dict[str, Any]) -> str:
