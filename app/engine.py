@@ -5,16 +5,16 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from app import messages
 from app.citations import Citation, Source, strip_markers
 from app.extractive import ExtractiveAnswerer
-from app.generate import (SentenceStream, Verifier, build_messages, is_not_found,
-                          prompt_passages)
+from app.generate import SentenceStream, Verifier, build_messages, is_not_found, prompt_passages
 from app.question import analyse, condense
 from store.retrieval import HybridRetriever
 

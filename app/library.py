@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.documents import Document, IngestError

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LLM_BACKENDS = ("local", "openai", "ollama", "extractive")
@@ -54,7 +55,7 @@ class Settings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, config_file: Path | None = None,
-             **overrides: Any) -> "Settings":
+             **overrides: Any) -> Settings:
         """Defaults < TOML file (BELEG_CONFIG or ./beleg.toml) < environment < overrides."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -79,7 +80,7 @@ class Settings:
                                 f"{[f.name for f in fields(cls)]}")
         return replace(cls(), **{k: _coerce(cls, k, v) for k, v in values.items()}).validated()
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         if self.llm not in LLM_BACKENDS:
             raise SettingsError(f"Unknown LLM backend '{self.llm}'. Supported backends are: "
                                 f"{list(LLM_BACKENDS)}")

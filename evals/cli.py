@@ -1,4 +1,4 @@
-"""The beleg-eval command: run the seed question set and gate on metric thresholds."""
+"""The beleg-eval command: seed, domain, claim and XQuAD suites, with metric thresholds."""
 from __future__ import annotations
 
 import argparse
@@ -16,7 +16,6 @@ from evals.runners import (
     DEFAULT_CORPUS,
     DEFAULT_QUESTIONS,
     QuestionFileError,
-    load_document_texts,
     load_questions,
     run_http,
     run_in_process,
@@ -25,9 +24,12 @@ from evals.runners import (
 logger = logging.getLogger("evals.cli")
 
 SEED_CHART = (
-    "figure_correct", "citation_supported", "quote_valid", "refusal_correct",
-    "false_refusal", "figures_grounded", "hit@1", "hit@5", "mrr",
+    "answer_correct", "right_and_cited", "figure_correct", "citation_supported", "quote_valid",
+    "refusal_correct", "false_refusal", "confidently_wrong", "figures_grounded", "hit@1",
+    "hit@5", "mrr",
 )
+
+LOWER_IS_BETTER = ("false_refusal", "confidently_wrong", "error_rate")
 
 # option dest -> (summary metric, "min" | "max")
 THRESHOLDS: dict[str, tuple[str, str]] = {
@@ -71,24 +73,28 @@ def check_thresholds(summary: dict[str, Any], limits: dict[str, float | None]) -
     return problems
 
 
-# --------------------------------------------------------------------------- seed run
+# --------------------------------------------------------------------------- question runs
 
 
-def _in_process(args: argparse.Namespace, questions: list[dict]) -> tuple[list[dict], str | None]:
-    from app.wiring import build_engine  # lazy: the app is heavy and optional for HTTP runs
+def _in_process(args: argparse.Namespace, questions: list[dict],
+                documents: list[Any]) -> tuple[list[dict], str | None]:
+    """Ask in-process, over a fresh store that holds exactly the run's documents."""
+    from evals.fresh import build_stack  # lazy: the app is heavy
 
-    engine = build_engine()
+    stack = build_stack(Path(args.out) / "store", documents,
+                        with_llm=args.mode != "extractive")
     kwargs = {"mode": args.mode} if args.mode else {}
 
     def ask(question: str, history: list[dict[str, str]]) -> dict[str, Any]:
-        return engine.ask(question, history=history, **kwargs).to_dict()
+        return stack.engine.ask(question, history=history, **kwargs).to_dict()
 
-    rows = run_in_process(questions, ask, engine.document_texts(), progress=not args.quiet)
-    return rows, args.mode
+    rows = run_in_process(questions, ask, stack.texts, progress=not args.quiet)
+    return rows, args.mode or stack.engine.default_mode
 
 
-def _over_http(args: argparse.Namespace, questions: list[dict]) -> tuple[list[dict], str | None]:
-    texts = load_document_texts(args.corpus)
+def _over_http(args: argparse.Namespace, questions: list[dict],
+               documents: list[Any]) -> tuple[list[dict], str | None]:
+    texts = {d.source: d.text for d in documents}
     rows = run_http(questions, args.url, token=args.token, timeout=args.timeout,
                     document_texts=texts, mode=args.mode, progress=not args.quiet)
     return rows, args.mode
@@ -98,32 +104,37 @@ def _seen_mode(rows: list[dict[str, Any]]) -> str | None:
     return next((r["mode"] for r in rows if r.get("mode")), None)
 
 
-def _print_summary(summary: dict[str, Any], out: Path) -> None:
-    print(f"beleg-eval seed: {summary['n_questions']} questions "
+def _print_summary(suite: str, summary: dict[str, Any], out: Path) -> None:
+    print(f"beleg-eval {suite}: {summary['n_questions']} questions "
           f"({summary['n_answerable']} answerable, {summary['n_unanswerable']} unanswerable), "
           f"{summary['n_errors']} errors")
     for name in SEED_CHART:
         value = summary["metrics"].get(name)
         shown = "–" if value is None else f"{value:.3f}"
         print(f"  {name:<20} {shown:>7}  (n={summary['support'].get(name, 0)})")
+    for name, group in summary.get("by_set", {}).items():
+        print(f"  set {name:<18} n={group['n']:<3} right_and_cited="
+              f"{_f(group.get('right_and_cited'))} refusal_correct="
+              f"{_f(group.get('refusal_correct'))} false_refusal={_f(group.get('false_refusal'))}"
+              f" confidently_wrong={_f(group.get('confidently_wrong'))}")
     lat = summary["latency_ms"]
     if lat["p50"] is not None:
         print(f"  latency p50/p95     {lat['p50']:.0f} / {lat['p95']:.0f} ms")
-    print(f"report: {out / 'report.md'}")
+    print(f"report: {out / 'report.html'}")
 
 
-def run_seed(args: argparse.Namespace) -> int:
-    """Run the seed questions, write the report, and check the thresholds."""
-    try:
-        questions = load_questions(args.questions)
-    except QuestionFileError as exc:
-        print(f"beleg-eval: {exc}", file=sys.stderr)
-        return 2
+def _f(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def _run_questions(args: argparse.Namespace, suite: str, questions: list[dict],
+                   documents: list[Any], title: str) -> int:
+    """Ask, score, write the report and check the thresholds; returns the exit code."""
     if args.limit is not None:
         questions = questions[: args.limit]
     runner = _over_http if args.url else _in_process
     try:
-        rows, mode = runner(args, questions)
+        rows, mode = runner(args, questions, documents)
     except Exception as exc:  # setup failed before any question could be asked
         logger.debug("setup failed", exc_info=True)
         print(f"beleg-eval: cannot start the run: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -131,44 +142,140 @@ def run_seed(args: argparse.Namespace) -> int:
     summary = aggregate(rows)
     chart = {name: summary["metrics"].get(name) for name in SEED_CHART}
     chart["error_rate"] = summary["error_rate"]
-    metadata = {
-        "suite": "seed",
-        "mode": mode or _seen_mode(rows),
-        "target": args.url or "in-process",
-        "questions": str(args.questions),
-        "limit": args.limit,
-    }
+    metadata = {"suite": suite, "mode": mode or _seen_mode(rows),
+                "target": args.url or "in-process (fresh store)",
+                "documents": sorted(d.source for d in documents), "limit": args.limit}
     out = Path(args.out)
-    write_report(out, summary, rows, "beleg seed evaluation", chart, metadata=metadata)
-    _print_summary(summary, out)
+    write_report(out, summary, rows, title, chart, metadata=metadata,
+                 lower_is_better=LOWER_IS_BETTER)
+    _print_summary(suite, summary, out)
     problems = check_thresholds(summary, {d: getattr(args, d) for d in THRESHOLDS})
     for problem in problems:
         print(f"beleg-eval: threshold failed: {problem}", file=sys.stderr)
     return 1 if problems else 0
 
 
+def run_seed(args: argparse.Namespace) -> int:
+    """The seed question set over the seed corpus alone."""
+    from evals.fresh import load_folder
+
+    try:
+        questions = load_questions(args.questions)
+        documents = load_folder(args.corpus)
+    except (QuestionFileError, OSError, ValueError) as exc:
+        print(f"beleg-eval: {exc}", file=sys.stderr)
+        return 2
+    return _run_questions(args, "seed", questions, documents, "beleg seed evaluation")
+
+
+def run_domains(args: argparse.Namespace) -> int:
+    """Every domain set, ingested together with the seed corpus, asked in one run."""
+    from evals.domains import corpus_documents, load_domain_questions
+
+    try:
+        questions = load_domain_questions(args.root, args.sets)
+        documents = corpus_documents(args.root, args.corpus)
+    except (QuestionFileError, OSError, ValueError) as exc:
+        print(f"beleg-eval: {exc}", file=sys.stderr)
+        return 2
+    if not questions:
+        print(f"beleg-eval: no domain sets under {args.root}", file=sys.stderr)
+        return 2
+    return _run_questions(args, "domains", questions, documents, "beleg domain sets")
+
+
+def run_claims(args: argparse.Namespace) -> int:
+    """The claim benchmark through the answer layer's claim check."""
+    from evals import claims as cb
+    from evals.checkers import verifier_checker
+    from evals.domains import corpus_documents
+
+    try:
+        items = cb.load_claims(args.claims)
+        documents = {d.source: d for d in corpus_documents(args.root, args.corpus)}
+    except (cb.ClaimFileError, OSError, ValueError) as exc:
+        print(f"beleg-eval: {exc}", file=sys.stderr)
+        return 2
+    if args.limit is not None:
+        items = items[: args.limit]
+    from app.settings import Settings
+    from app.wiring import build_embedder, pin_threads
+    from ingest.chunking import chunk_document
+
+    settings = Settings.load()
+    pin_threads(settings.threads)
+    embedder = build_embedder(settings)
+    rows = cb.run(items, documents, verifier_checker(embedder), chunk_document,
+                  progress=not args.quiet)
+    summary = cb.summarise(rows)
+    out = Path(args.out)
+    write_report(out, summary, rows, "Claim benchmark", cb.chart_metrics(summary),
+                 metadata={"suite": "claims", "file": str(args.claims),
+                           "embedding": embedder.name, "check": "app.generate.Verifier"})
+    print(f"beleg-eval claims: {summary['n']} claims ({summary['n_supported']} supported, "
+          f"{summary['n_unsupported']} unsupported)")
+    for key in ("balanced_accuracy", "supported_precision", "supported_recall",
+                "unsupported_recall"):
+        print(f"  {key:<22} {_f(summary[key])}")
+    for kind, v in summary["unsupported_recall_by_type"].items():
+        print(f"  rejects {kind:<16} {_f(v['recall'])}  (n={v['n']})")
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
-def _add_seed_parser(subparsers: Any) -> None:
-    p = subparsers.add_parser("seed", help="run the seed question set")
-    p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS,
-                   help="JSONL question file (default: the packaged seed set)")
-    p.add_argument("--url", help="ask a running beleg at this base URL instead of in-process")
+def _add_question_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="ask a running beleg at this base URL instead of in-process "
+                                 "(it must hold exactly the run's documents)")
     p.add_argument("--token", default=os.environ.get("BELEG_API_TOKEN") or None,
                    help="bearer token for --url (default: $BELEG_API_TOKEN)")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds per HTTP request")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
-                   help="corpus folder the HTTP server indexed (for checking citations)")
-    p.add_argument("--mode", help="answer mode to request")
-    p.add_argument("--out", type=Path, required=True, help="report folder")
+                   help="folder of the seed corpus (default: corpus/)")
+    p.add_argument("--mode", help="answer mode: extractive, or the configured LLM (default)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="report folder; the run's private store is built in OUT/store")
     p.add_argument("--limit", type=int, help="ask only the first N questions")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     gate = p.add_argument_group("thresholds (exit code 1 when violated)")
     for dest, (name, kind) in THRESHOLDS.items():
         gate.add_argument("--" + dest.replace("_", "-"), dest=dest, type=float, metavar="X",
                           help=f"{kind}imum {name}")
+
+
+def _add_seed_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("seed", help="run the seed question set over the seed corpus")
+    p.add_argument("--questions", type=Path, default=DEFAULT_QUESTIONS,
+                   help="JSONL question file (default: the packaged seed set)")
+    _add_question_args(p)
     p.set_defaults(func=run_seed)
+
+
+def _add_domain_parser(subparsers: Any) -> None:
+    from evals.domains import DEFAULT_DOMAINS
+
+    p = subparsers.add_parser("domains", help="run the domain sets (all documents together)")
+    p.add_argument("--root", type=Path, default=DEFAULT_DOMAINS,
+                   help="folder of domain sets (each a folder with a document and questions.jsonl)")
+    p.add_argument("--sets", nargs="*", help="only these set names")
+    _add_question_args(p)
+    p.set_defaults(func=run_domains)
+
+
+def _add_claims_parser(subparsers: Any) -> None:
+    from evals.claims import DEFAULT_CLAIMS
+    from evals.domains import DEFAULT_DOMAINS
+
+    p = subparsers.add_parser("claims", help="claim benchmark of the answer layer's claim check")
+    p.add_argument("--claims", type=Path, default=DEFAULT_CLAIMS, help="JSONL claim file")
+    p.add_argument("--root", type=Path, default=DEFAULT_DOMAINS, help="folder of domain sets")
+    p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="seed corpus folder")
+    p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.add_argument("--limit", type=int, help="check only the first N claims")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_claims)
 
 
 def _add_xquad_parser(subparsers: Any) -> None:
@@ -185,6 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_seed_parser(subparsers)
+    _add_domain_parser(subparsers)
+    _add_claims_parser(subparsers)
     _add_xquad_parser(subparsers)
     return parser
 
@@ -192,8 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the beleg-eval console script; returns the exit code."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+    # Warnings only by default: the progress bar is the run's output, not per-question log lines.
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        for noisy in ("bm25s", "sentence_transformers", "httpx", "chromadb"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     return int(args.func(args))
 
 

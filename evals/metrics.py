@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
+
+from evals import matcher
 
 logger = logging.getLogger(__name__)
 
@@ -13,6 +16,8 @@ HIT_KS = (1, 3, 5)
 
 # Boolean metrics where True is good; a row fails when any of them is False.
 PASS_METRICS = (
+    "answer_correct",
+    "right_and_cited",
     "figure_correct",
     "citation_supported",
     "quote_valid",
@@ -21,33 +26,39 @@ PASS_METRICS = (
     "no_forbidden_figures",
 )
 # Boolean metrics where True is bad.
-FAIL_METRICS = ("false_refusal",)
+FAIL_METRICS = ("false_refusal", "confidently_wrong")
 RANK_METRICS = tuple(f"hit@{k}" for k in HIT_KS) + ("mrr",)
 MEAN_METRICS = PASS_METRICS + FAIL_METRICS + RANK_METRICS + ("unverified_count",)
 
 # --------------------------------------------------------------------------- figures
+# Scored with evals.matcher, written for the eval suite alone: the answer layer's own figure
+# parser (app.figures) filters what beleg says, so scoring with it would grade it by itself.
+
+_MARKERS = re.compile(r"\s*\[\d+\]")
 
 
-def _figures_api() -> Any:
-    from app import figures  # imported lazily: the module is owned by the app
-
-    return figures
-
-
-def parse_expected(figure_text: str, lang: str | None = None) -> Any | None:
-    """The first figure in an expected-figure string, or None when it holds none.
-
-    Expected figures are written as in the document, with enough context to fix their kind:
-    "seit 2023" is a year, "Putin (72)" an age, "rund 2000 Soldaten" an amount.
-    """
-    found = _figures_api().extract_figures(figure_text, lang)
-    return found[0] if found else None
+def figure_in(expected: str, text: str) -> bool:
+    """True when ``text`` states the figure written in ``expected`` (value and unit)."""
+    return matcher.expected_stated(expected, _MARKERS.sub("", text))
 
 
-def figure_in(expected: Any, text: str, lang: str | None = None) -> bool:
-    """True when ``text`` states the value of ``expected`` (same value, compatible unit/kind)."""
-    api = _figures_api()
-    return any(api.figures_match(expected, got) for got in api.extract_figures(text, lang))
+def ungrounded_figures(claim: str, spans: list[str]) -> list[str]:
+    """Figures of the claim that no cited span states."""
+    pool = matcher.parse_figures("\n".join(spans))
+    return [f.text for f in matcher.parse_figures(_MARKERS.sub("", claim))
+            if not any(_grounded_by(f, got) for got in pool)]
+
+
+def _grounded_by(stated: matcher.Figure, source: matcher.Figure) -> bool:
+    """The source gives the stated figure; a unit the source leaves open may be named."""
+    if source.unit is None and not source.is_year:
+        return matcher.figure_matches(source, stated)  # "Kim Jong Un (41)" grounds "41 years"
+    return matcher.figure_matches(stated, source)
+
+
+def _contains_any(options: list[str], text: str) -> bool:
+    folded = " ".join(_MARKERS.sub("", text).casefold().split())
+    return any(" ".join(o.casefold().split()) in folded for o in options if o.strip())
 
 
 # --------------------------------------------------------------------------- spans
@@ -113,6 +124,9 @@ def contract_problem(response: Any) -> str | None:
 def _base_row(row: dict[str, Any], latency_ms: float) -> dict[str, Any]:
     return {
         "id": row["id"],
+        "set": row.get("set"),
+        "user_input": row["user_input"],
+        "reference": row.get("reference"),
         "question": row["user_input"],
         "language": row.get("language"),
         "tags": list(row.get("tags", [])),
@@ -126,7 +140,11 @@ def _base_row(row: dict[str, Any], latency_ms: float) -> dict[str, Any]:
 def _error_scores(row: dict[str, Any]) -> dict[str, Any]:
     """Every metric that applies to the row, set to its failing value."""
     answerable = bool(row.get("answerable", True))
+    checkable = answerable and bool(row.get("expected_figures") or row.get("answer_contains"))
     scores: dict[str, Any] = {
+        "answer_correct": False if checkable else None,
+        "right_and_cited": False if checkable else None,
+        "confidently_wrong": None,
         "figure_correct": False if answerable and row.get("expected_figures") else None,
         "citation_supported": False if answerable else None,
         "quote_valid": False,
@@ -176,7 +194,6 @@ def score_answer(
     answerable = out["answerable"]
     refused = bool(response["refused"])
     citations = list(response["citations"])
-    lang = response.get("language") or row.get("language")
     claim = response["answer"]  # citation markers such as [1] are not figures
     valid = [c for c in citations if citation_valid(document_texts, c)]
     spans = [document_texts[str(c["source"])][c["start"]:c["end"]] for c in valid]
@@ -197,43 +214,60 @@ def score_answer(
     out["refusal_correct"] = None if answerable else refused
     out["false_refusal"] = refused if answerable else None
     out["unverified_count"] = len(out["unverified"])
-    out.update(_figure_scores(row, refused, claim, lang, spans))
+    out.update(_figure_scores(row, refused, claim, spans))
     out.update(_rank_scores(row, citations, document_texts))
+    out.update(_answer_scores(row, response, refused, claim, out))
     return _finish(out)
 
 
+def _answer_scores(row: dict[str, Any], response: dict[str, Any], refused: bool, claim: str,
+                   scored: dict[str, Any]) -> dict[str, Any]:
+    """answer_correct (figures and expected words), right_and_cited, confidently_wrong.
+
+    An answer counts as stated with confidence when its kind is 'answered', or, for engines
+    that give no kind, when it is not a refusal.
+    """
+    answerable = bool(row.get("answerable", True))
+    options = list(row.get("answer_contains") or [])
+    correct: bool | None = None
+    if answerable and (row.get("expected_figures") or options):
+        correct = not refused and scored.get("figure_correct") is not False \
+            and (not options or _contains_any(options, claim))
+    kind = response.get("kind")
+    confident = kind == "answered" if isinstance(kind, str) else not refused
+    wrong = (not answerable) or correct is False
+    return {"answer_correct": correct,
+            "right_and_cited": None if correct is None else bool(correct and scored["hit@5"]),
+            "confidently_wrong": None if (answerable and correct is None)
+            else bool(confident and wrong)}
+
+
 def _figure_scores(
-    row: dict[str, Any], refused: bool, claim: str, lang: str | None, spans: list[str]
+    row: dict[str, Any], refused: bool, claim: str, spans: list[str]
 ) -> dict[str, Any]:
     """figure_correct, citation_supported, figures_grounded and no_forbidden_figures."""
     answerable = bool(row.get("answerable", True))
-    expected = [(t, parse_expected(t)) for t in row.get("expected_figures", [])]
-    if any(f is None for _, f in expected):
-        logger.warning("%s: an expected figure holds no figure: %s", row["id"],
-                       [t for t, f in expected if f is None])
+    expected = list(row.get("expected_figures", []))
+    unparsable = [t for t in expected if matcher.expected_figure(t) is None]
+    if unparsable:
+        logger.warning("%s: an expected figure holds no figure: %s", row["id"], unparsable)
     scores: dict[str, Any] = {"figure_correct": None, "citation_supported": None,
                               "figures_grounded": None, "no_forbidden_figures": None}
     if answerable and expected:
-        missing = [t for t, f in expected if refused or f is None or not figure_in(f, claim, lang)]
+        missing = [t for t in expected if refused or not figure_in(t, claim)]
         scores.update(figure_correct=not missing, missing_figures=missing)
     if answerable:
-        unsupported = [t for t, f in expected
-                       if f is None or not any(figure_in(f, span) for span in spans)]
+        unsupported = [t for t in expected if not any(figure_in(t, span) for span in spans)]
         supported = bool(spans) and not unsupported and not refused
         scores.update(citation_supported=supported, unsupported_expected=unsupported)
     if not refused:
-        loose = _figures_api().unsupported_figures(claim, "\n".join(spans))
-        scores.update(figures_grounded=not loose, ungrounded_figures=[f.text for f in loose])
+        loose = ungrounded_figures(claim, spans)
+        scores.update(figures_grounded=not loose, ungrounded_figures=loose)
     forbidden = row.get("forbidden_figures") or []
     if forbidden:
-        stated = [t for t in forbidden if _stated(t, claim, lang)]
+        stated = [t for t in forbidden if not refused and figure_in(t, claim)]
         scores.update(no_forbidden_figures=not stated, forbidden_stated=stated)
     return scores
-
-
-def _stated(figure_text: str, claim: str, lang: str | None) -> bool:
-    figure = parse_expected(figure_text)
-    return figure is not None and figure_in(figure, claim, lang)
 
 
 def _rank_scores(
@@ -280,7 +314,10 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     errors = sum(1 for r in rows if r.get("error"))
     by_language: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_tag: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_set: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
+        if r.get("set"):
+            by_set[str(r["set"])].append(r)
         by_language[str(r.get("language"))].append(r)
         for tag in r.get("tags", []):
             by_tag[tag].append(r)
@@ -301,6 +338,7 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "by_language": {k: _group(v) for k, v in sorted(by_language.items())},
         "by_tag": {k: _group(v) for k, v in sorted(by_tag.items())},
+        "by_set": {k: _group(v) for k, v in sorted(by_set.items())},
     }
 
 
@@ -310,5 +348,7 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "n": len(rows),
         "pass_rate": sum(1 for r in rows if r.get("passed")) / len(rows),
         "errors": sum(1 for r in rows if r.get("error")),
-        **{k: means[k] for k in ("figure_correct", "refusal_correct", "false_refusal", "hit@5")},
+        **{k: means[k] for k in ("answer_correct", "right_and_cited", "figure_correct",
+                                 "refusal_correct", "false_refusal", "confidently_wrong",
+                                 "hit@5")},
     }

@@ -6,9 +6,10 @@ import json
 import logging
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ingest.documents import Document
 
@@ -127,6 +128,10 @@ def run_xquad(de_file: Path, out_dir: Path, translated: Path | None = None,
               build: Callable[[Path], Any] | None = None, limit: int | None = None,
               progress: bool = True) -> dict[str, Any]:
     """Ingest every article into a fresh store under out_dir and measure retrieval."""
+    import shutil
+
+    if (out_dir / "store").exists():
+        shutil.rmtree(out_dir / "store")
     docs, questions = load_squad(de_file)
     sets = {"de": questions}
     if translated is not None:
@@ -182,19 +187,32 @@ def markdown_table(summary: dict[str, Any]) -> str:
 def add_xquad_parser(subparsers: Any) -> None:
     """Register `beleg-eval xquad`."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "xquad", help="retrieval benchmark on a SQuAD/XQuAD-format file")
+        "xquad", help="XQuAD/SQuAD benchmark: retrieval, or with --answers the whole answer path")
     p.add_argument("de_file", type=Path, help="SQuAD-format file whose articles form the corpus")
     p.add_argument("--translated-questions", type=Path, default=None,
                    help="parallel file whose questions are asked against the first file's articles")
     p.add_argument("--out", type=Path, required=True, help="folder for the store and the report")
-    p.add_argument("--limit", type=int, default=None, help="ask only the first N questions per set")
+    p.add_argument("--limit", type=int, default=None,
+                   help="ask only N questions per language (a seeded sample with --answers)")
+    p.add_argument("--answers", action="store_true",
+                   help="ask every question through the answer engine and score the answers")
+    p.add_argument("--modes", default="extractive,generated",
+                   help="with --answers: comma-separated answer modes (extractive, generated)")
+    p.add_argument("--seed", type=int, default=13, help="seed of the sample and of the split")
+    p.add_argument("--unanswerable-split", action="store_true",
+                   help="with --answers: first ingest a seeded half of the articles and ask all "
+                        "questions (the other half's must be refused), then ingest the rest")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--min-hit1-de", type=float, default=None)
     p.add_argument("--min-hit1-en", type=float, default=None)
     p.set_defaults(func=_cli)
 
 
 def _cli(args: argparse.Namespace) -> int:
-    summary = run_xquad(args.de_file, args.out, args.translated_questions, limit=args.limit)
+    if args.answers:
+        return _cli_answers(args)
+    summary = run_xquad(args.de_file, args.out, args.translated_questions, limit=args.limit,
+                        progress=not args.quiet)
     print(markdown_table(summary))
     failed = []
     for lang, floor in (("de", args.min_hit1_de), ("en", args.min_hit1_en)):
@@ -204,3 +222,39 @@ def _cli(args: argparse.Namespace) -> int:
         print("REGRESSION: " + "; ".join(failed))
         return 1
     return 0
+
+
+def _cli_answers(args: argparse.Namespace) -> int:
+    from evals import xquad_answers as xa
+    from evals.fresh import build_stack
+    from evals.report import write_report
+
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    unknown = [m for m in modes if m not in ("extractive", xa.GENERATED)]
+    if unknown:
+        print(f"beleg-eval xquad: unknown mode(s) {unknown}; use extractive and/or generated")
+        return 2
+    with_llm = xa.GENERATED in modes
+    stacks: list[Any] = []
+
+    def factory(docs: list[Document]) -> Any:
+        stack = build_stack(args.out / "store", docs, with_llm=with_llm)
+        if with_llm and stack.engine.llm is None:
+            logger.warning("no LLM is configured (BELEG_LLM=extractive): 'generated' answers "
+                           "are extractive")
+        stacks.append(stack)
+        return stack
+
+    summary, rows = xa.run(args.de_file, args.translated_questions, factory, modes=modes,
+                           limit=args.limit, seed=args.seed,
+                           unanswerable_split=args.unanswerable_split, progress=not args.quiet)
+    engine = stacks[0].engine
+    meta = {"suite": "xquad-answers", "file": str(args.de_file),
+            "translated": str(args.translated_questions), "llm": engine.default_mode,
+            "embedding": stacks[0].library.embedder.name,
+            "normalisation": "SQuAD v1.1 + German articles (evals/squad.py)"}
+    write_report(args.out, summary, rows, "XQuAD end to end", xa.chart_metrics(summary),
+                 metadata=meta, lower_is_better=xa.LOWER_IS_BETTER)
+    print(xa.markdown(summary))
+    return 0
+

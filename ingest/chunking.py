@@ -22,7 +22,7 @@ class ChunkingConfig:
 
 def chunk_id(source: str, start: int, text: str) -> str:
     """Content-derived chunk id: same source, position and text give the same id."""
-    digest = hashlib.sha256(f"{source}\x00{start}\x00{text}".encode("utf-8")).hexdigest()
+    digest = hashlib.sha256(f"{source}\x00{start}\x00{text}".encode()).hexdigest()
     return digest[:24]
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ingest.documents import BrokenFile, Document, UnsupportedFileType
 
@@ -80,10 +80,9 @@ def _load_pdf(path: Path) -> tuple[str, dict[str, object]]:
 
 def _load_docx(path: Path) -> tuple[str, dict[str, object]]:
     import zipfile
+    from xml.etree.ElementTree import ParseError
 
     import docx2txt
-
-    from xml.etree.ElementTree import ParseError
 
     try:
         text = docx2txt.process(str(path))

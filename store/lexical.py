@@ -5,8 +5,8 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import bm25s
 import numpy as np
@@ -102,7 +102,7 @@ class LexicalIndex:
         tmp.replace(directory / "chunks.jsonl")
 
     @classmethod
-    def load(cls, directory: Path) -> "LexicalIndex | None":
+    def load(cls, directory: Path) -> LexicalIndex | None:
         """The saved index, or None when there is none or it is unreadable."""
         path = directory / "chunks.jsonl"
         if not path.is_file():

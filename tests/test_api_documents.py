@@ -1,17 +1,18 @@
 """Adding and removing documents over HTTP on a real server; bad files never lose stored ones."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
+from servers import serve
 
 from app.api import create_app
 from app.engine import AnswerEngine
 from app.extractive import ExtractiveAnswerer
 from app.library import Library
 from store.retrieval import HybridRetriever
-from servers import serve
 
 NOTE = ("Die Fähre zwischen Rason und Wladiwostok fährt seit 2023 zweimal pro Woche. "
         "Eine Fahrt dauert rund 14 Stunden.")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.metrics import figure_in, parse_expected, score_answer
+from evals.matcher import expected_figure
+from evals.metrics import figure_in, score_answer
 from evals.runners import (
     DEFAULT_CORPUS,
     DEFAULT_QUESTIONS,
@@ -61,12 +62,11 @@ def test_reference_quote_is_verbatim_and_holds_the_figures(row: dict) -> None:
     quote = row["reference_quote"]
     assert quote and quote in DOC, f"{row['id']}: reference_quote not in the document"
     for text in row["expected_figures"] + row.get("forbidden_figures", []):
-        assert parse_expected(text) is not None, f"{row['id']}: {text!r} holds no figure"
+        assert expected_figure(text) is not None, f"{row['id']}: {text!r} holds no figure"
     for text in row["expected_figures"]:
-        figure = parse_expected(text)
-        assert figure_in(figure, quote), f"{row['id']}: {text!r} not in quote"
+        assert figure_in(text, quote), f"{row['id']}: {text!r} not in quote"
     for text in row.get("forbidden_figures", []):
-        assert not figure_in(parse_expected(text), DOC), row["id"]
+        assert not figure_in(text, DOC), row["id"]
 
 
 def _write(tmp_path: Path, rows: list[object]) -> Path:

@@ -235,7 +235,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-
                 break
             except StoreUnavailable:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((data / "server.log").read_text()[-2000:])
+                    raise RuntimeError((data / "server.log").read_text()[-2000:]) from None
                 time.sleep(0.2)
         yield url
     finally:

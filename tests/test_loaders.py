@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from xml.etree.ElementTree import ParseError
 
 import pytest
 
