@@ -44,13 +44,25 @@ test-fast: setup
 bench: setup
 	$(PY) bench/run.py
 
+# Every suite builds its own store under its report folder; the user's data/ is never read.
+# Generated mode runs a seeded sample of XQuAD (XQUAD_LIMIT questions per language).
+XQUAD_LIMIT ?= 100
+XQUAD := evals/data/xquad
 eval: setup
 	$(VENV)/bin/beleg models --fetch --json >/dev/null
-	$(VENV)/bin/beleg ingest corpus
 	$(VENV)/bin/beleg-eval seed --mode extractive --out reports/seed-extractive
 	$(VENV)/bin/beleg-eval seed --out reports/seed-local
-	$(VENV)/bin/beleg-eval xquad evals/data/xquad/xquad.de.dev.json \
-	  --translated-questions evals/data/xquad/xquad.en.dev.json --out reports/xquad
+	$(VENV)/bin/beleg-eval domains --mode extractive --out reports/domains-extractive
+	$(VENV)/bin/beleg-eval domains --out reports/domains-local
+	$(VENV)/bin/beleg-eval claims --out reports/claims
+	$(VENV)/bin/beleg-eval xquad $(XQUAD)/xquad.de.dev.json \
+	  --translated-questions $(XQUAD)/xquad.en.dev.json --out reports/xquad
+	$(VENV)/bin/beleg-eval xquad $(XQUAD)/xquad.de.dev.json \
+	  --translated-questions $(XQUAD)/xquad.en.dev.json --answers --modes extractive \
+	  --unanswerable-split --out reports/xquad-answers-extractive
+	$(VENV)/bin/beleg-eval xquad $(XQUAD)/xquad.de.dev.json \
+	  --translated-questions $(XQUAD)/xquad.en.dev.json --answers --modes generated \
+	  --unanswerable-split --limit $(XQUAD_LIMIT) --out reports/xquad-answers-generated
 
 lint: setup
 	$(VENV)/bin/ruff check ingest store app evals tests

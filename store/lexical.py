@@ -16,6 +16,8 @@ from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_GERMAN
 from ingest.documents import Chunk
 
 logger = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG on import, which floods every log with index builds.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
 STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | frozenset(
