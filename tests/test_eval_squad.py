@@ -101,3 +101,16 @@ def test_sample_and_split_are_seeded() -> None:
     ingested, held = split_articles([f"{i:03d}" for i in range(6)], 7)
     assert len(ingested) == len(held) == 3 and not ingested & held
     assert split_articles([f"{i:03d}" for i in range(6)], 7) == (ingested, held)
+
+
+def test_scoring_modules_never_import_the_answer_layer() -> None:
+    """The eval never scores with the code it evaluates (only the adapters may import app)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "evals"
+    for name in ("metrics", "matcher", "squad", "xquad_answers", "claims", "report", "domains"):
+        tree = ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert not any(m == "app" or m.startswith("app.") for m in imported), (name, imported)
