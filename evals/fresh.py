@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,6 @@ class EvalStack:
 
     def add(self, documents: list[Document]) -> float:
         """Ingest more documents into the run's store; returns the seconds it took."""
-        import time
-
         t0 = time.perf_counter()
         for doc in documents:
             self.library.add_document(doc)
