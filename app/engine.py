@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 
 from app import messages
+from app.answer.analysis import analyse, condense
+from app.answer.statement import SentenceStream, build_messages, is_not_found, prompt_passages
+from app.answer.verification import Verifier
 from app.citations import Citation, Source, strip_markers
 from app.extractive import ExtractiveAnswerer
-from app.generate import SentenceStream, Verifier, build_messages, is_not_found, prompt_passages
-from app.question import analyse, condense
 from store.retrieval import HybridRetriever
 
 logger = logging.getLogger(__name__)

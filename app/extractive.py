@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.answer.analysis import QuestionInfo
+from app.answer.term_support import TermSupport
 from app.citations import Citation, Sentence, Source, citation_for, source_sentences
-from app.question import QuestionInfo
-from app.support import TermSupport
 from store.embedding import Embedder
 
 logger = logging.getLogger(__name__)

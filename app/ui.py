@@ -129,6 +129,6 @@ def _plain(content: Any) -> str:
 
 
 def _is_de(text: str) -> bool:
-    from app.question import detect_language
+    from app.answer.analysis import detect_language
 
     return detect_language(text) == "de"

@@ -85,7 +85,7 @@ def bench_retrieval(tmp: Path) -> dict[str, Any]:
 
 
 def bench_llm(tmp: Path, n: int) -> dict[str, Any]:
-    from app.generate import build_messages
+    from app.answer.statement import build_messages
 
     settings = Settings.load(data_dir=tmp / "seed", llm="local",
                              llm_model_path=str(_model_path()))

@@ -9,9 +9,9 @@ from ingest.documents import Chunk
 
 def verifier_checker(embedder: Any) -> Checker:
     """The claim check generated sentences pass through before anyone sees them."""
+    from app.answer.term_support import TermSupport
+    from app.answer.verification import Verifier
     from app.citations import Source
-    from app.generate import Verifier
-    from app.support import TermSupport
 
     support = TermSupport(embedder)
 

@@ -211,7 +211,7 @@ def run_claims(args: argparse.Namespace) -> int:
     out = Path(args.out)
     write_report(out, summary, rows, "Claim benchmark", cb.chart_metrics(summary),
                  metadata={"suite": "claims", "file": str(args.claims),
-                           "embedding": embedder.name, "check": "app.generate.Verifier"})
+                           "embedding": embedder.name, "check": "app.answer.verification.Verifier"})
     print(f"beleg-eval claims: {summary['n']} claims ({summary['n_supported']} supported, "
           f"{summary['n_unsupported']} unsupported)")
     for key in ("balanced_accuracy", "supported_precision", "supported_recall",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.question import (
+from app.answer.analysis import (
     analyse,
     condense,
     content_terms,

@@ -1,0 +1,1 @@
+"""The answer pipeline: analysis, evidence, selection, short answer, statement, verification, rendering."""
