@@ -206,6 +206,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                                           for c in answer.citations)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
         extra = {"citations": [c.to_dict() for c in answer.citations], "refused": answer.refused,
+                 "kind": answer.kind, "short_answer": None if answer.short_answer is None
+                 else answer.short_answer.to_dict(),
                  "mode": answer.mode, "notice": answer.notice, "unverified": answer.unverified}
         if not req.stream:
             return {"id": cid, "object": "chat.completion", "created": created, "model": "beleg",

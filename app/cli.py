@@ -56,6 +56,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(json.dumps(answer.to_dict(with_sources=False), ensure_ascii=False))
         return 0
     print(answer.answer)
+    if answer.short_answer is not None and answer.short_answer.method != "sentence":
+        sa = answer.short_answer
+        print(f"\nshort answer: {sa.text} [{sa.n}] ({sa.source} {sa.start}-{sa.end})")
+    print(f"kind: {answer.kind}")
     if answer.notice:
         print(f"\n{answer.notice}")
     for c in answer.citations:

@@ -13,10 +13,17 @@ import numpy as np
 
 from app import messages
 from app.answer.analysis import analyse, condense
+from app.answer.conflicts import find_conflict
+from app.answer.evidence import Evidence, SentenceVectors, build_evidence
+from app.answer.rendering import render_answered, render_candidates, render_conflict
+from app.answer.selection import ANSWERED, CANDIDATES, MAX_CANDIDATES, REFUSED, Selection, Selector
+from app.answer.short_answer import ShortAnswer, short_answer, span_answer
+from app.answer.span_copy import copy_span
 from app.answer.statement import SentenceStream, build_messages, is_not_found, prompt_passages
+from app.answer.term_support import TermSupport
 from app.answer.verification import Verifier
-from app.citations import Citation, Source, strip_markers
-from app.extractive import ExtractiveAnswerer
+from app.citations import Citation, Source, citation_for, strip_markers
+from app.llm_base import BackendUnavailable
 from store.retrieval import HybridRetriever
 
 logger = logging.getLogger(__name__)
@@ -33,7 +40,12 @@ class QuestionError(ValueError):
 
 @dataclass
 class Answer:
-    """The contract object of /api/ask and `beleg ask --json`."""
+    """The contract object of /api/ask and `beleg ask --json`.
+
+    ``kind`` is 'answered' (a short answer, stated and cited), 'candidates' (the closest
+    passages quoted, saying there is no one clear answer) or 'refused'. ``refused`` is kept
+    as ``kind == 'refused'`` for older clients.
+    """
 
     answer: str
     refused: bool
@@ -46,10 +58,18 @@ class Answer:
     retrieval_ms: float = 0.0
     first_token_ms: float | None = None
     total_ms: float = 0.0
+    kind: str = REFUSED
+    short_answer: ShortAnswer | None = None
+    confidence: float | None = None
+    conflict: bool = False  # sources disagree: their passages are shown side by side
 
     def to_dict(self, with_sources: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "answer": self.answer, "refused": self.refused, "mode": self.mode,
+            "answer": self.answer, "kind": self.kind, "refused": self.refused,
+            "short_answer": None if self.short_answer is None else self.short_answer.to_dict(),
+            "confidence": None if self.confidence is None or self.confidence != self.confidence
+            else round(self.confidence, 4),
+            "conflict": self.conflict, "mode": self.mode,
             "citations": [c.to_dict() for c in self.citations], "language": self.language,
             "unverified": self.unverified, "notice": self.notice,
             "retrieval_ms": round(self.retrieval_ms, 1),
@@ -82,17 +102,19 @@ def validate_question(question: Any, history: Any, limit: int = MAX_QUESTION_CHA
 
 
 class AnswerEngine:
-    """Retrieve, gate, answer (extractive or generated), verify. Thread-safe for concurrent asks."""
+    """Sequences the answer steps; owns the one thread bridge to the LLM. Thread-safe."""
 
-    def __init__(self, retriever: HybridRetriever, extractive: ExtractiveAnswerer,
+    def __init__(self, retriever: HybridRetriever, selector: Selector,
                  llm: Any | None = None, top_k: int = 5,
                  max_question_chars: int = MAX_QUESTION_CHARS, max_tokens: int = 200) -> None:
         self.retriever = retriever
-        self.extractive = extractive
+        self.selector = selector
         self.llm = llm
         self.top_k = top_k
         self.max_question_chars = max_question_chars
         self.max_tokens = max_tokens
+        self.vectors = SentenceVectors(retriever.embedder)
+        self.support = TermSupport(retriever.embedder)
 
     @property
     def default_mode(self) -> str:
@@ -116,14 +138,9 @@ class AnswerEngine:
         assert final is not None
         return final
 
-    def stream(self, question: str, history: list[dict[str, str]] | None = None,
-               mode: str | None = None) -> Iterator[Event]:
-        validate_question(question, history, self.max_question_chars)
-        mode = mode or self.default_mode
-        if mode not in ("extractive", self.default_mode):
-            raise QuestionError(f"Unknown mode '{mode}'. Supported modes are: "
-                                f"{sorted({'extractive', self.default_mode})}")
-        t0 = time.perf_counter()
+    def evidence(self, question: str, history: list[dict[str, str]] | None = None) -> \
+            tuple[list[Source], Evidence]:
+        """Retrieval and evidence for a question: what selection sees (calibration reads this)."""
         q = analyse(question)
         query = condense(question, history)
         if query.previous is None:
@@ -136,51 +153,95 @@ class AnswerEngine:
             rank_vec = own if query.text == query.own else query_vec
         hits = self.retriever.search(query.text, self.top_k, query_vector=query_vec)
         sources = [Source(i + 1, h.chunk, h.score) for i, h in enumerate(hits)]
+        top_dense = max((h.dense for h in hits if h.dense == h.dense), default=0.0)
+        return sources, build_evidence(q, sources, rank_vec, self.vectors, top_dense, self.support)
+
+    def stream(self, question: str, history: list[dict[str, str]] | None = None,
+               mode: str | None = None) -> Iterator[Event]:
+        validate_question(question, history, self.max_question_chars)
+        mode = mode or self.default_mode
+        if mode not in ("extractive", self.default_mode):
+            raise QuestionError(f"Unknown mode '{mode}'. Supported modes are: "
+                                f"{sorted({'extractive', self.default_mode})}")
+        t0 = time.perf_counter()
+        sources, ev = self.evidence(question, history)
+        language = ev.question.language
         retrieval_ms = (time.perf_counter() - t0) * 1000
         yield Event("sources", sources)
-        answer = Answer("", True, mode, [], q.language, sources=sources, retrieval_ms=retrieval_ms)
-        if not hits:
+        answer = Answer("", True, mode, [], language, sources=sources, retrieval_ms=retrieval_ms)
+        if not sources:
             answer.answer = messages.text("empty_store" if not self.retriever.store.count()
-                                          else "refusal", q.language)
+                                          else "refusal", language)
         else:
-            top_dense = max(h.dense for h in hits)
-            judgement = self.extractive.judge(q, sources, rank_vec, top_dense)
-            logger.info("gate: %s (%s)", judgement.answerable, judgement.reason)
-            if judgement.answerable:
-                if mode == "extractive":
-                    self._quote_sources(answer, judgement, q.language)
-                else:
-                    yield from self._generate(question, history, q.language, sources,
-                                              judgement, answer, t0)
-            else:
-                answer.answer = messages.text("refusal", q.language)
+            selection = self.selector.select(ev)
+            logger.info("selection: %s (%s)", selection.kind, selection.reason)
+            answer.confidence = selection.confidence
+            self._decide(answer, ev, selection)
+            if answer.kind == ANSWERED and mode != "extractive":
+                yield from self._generate(question, history, language, sources, selection,
+                                          answer, t0)
         if answer.first_token_ms is None and answer.answer:
             answer.first_token_ms = (time.perf_counter() - t0) * 1000
             yield Event("token", answer.answer)
         answer.total_ms = (time.perf_counter() - t0) * 1000
         yield Event("final", answer)
 
-    def _quote_sources(self, answer: Answer, judgement: Any, language: str) -> None:
-        """The extractive answer: the best-supported sentences, quoted and cited."""
-        text, citations = self.extractive.render(self.extractive.select(judgement), language)
-        answer.answer, answer.citations, answer.refused = text, citations, False
+    def _decide(self, answer: Answer, ev: Evidence, selection: Selection) -> None:
+        """The kind, the short answer and the quoted evidence, without any model."""
+        language = ev.question.language
+        kind = selection.kind
+        best = selection.best
+        calibration = self.selector.calibration
+        if best is not None and kind != REFUSED and calibration is not None:
+            conflict = find_conflict(ev, selection, calibration.candidate_threshold)
+            if conflict is not None:  # never pick one of two documents that disagree
+                answer.kind, answer.refused, answer.mode = CANDIDATES, False, "extractive"
+                answer.conflict = True
+                answer.answer = render_conflict(conflict.sentences, language)
+                answer.citations = [citation_for(s) for s in conflict.sentences]
+                return
+        short = short_answer(ev, best) if best is not None and kind == ANSWERED else None
+        if kind == ANSWERED and short is None:
+            kind = CANDIDATES  # a figure question whose best sentence has no figure of that type
+        if kind == REFUSED or best is None:
+            answer.kind, answer.refused = REFUSED, True
+            answer.answer = messages.text("refusal", language)
+            return
+        answer.kind, answer.refused = kind, False
         answer.mode = "extractive"
+        if kind == ANSWERED:
+            assert short is not None
+            answer.short_answer = short
+            answer.answer = render_answered(short, best.sentence, language)
+            answer.citations = [citation_for(best.sentence)]
+            return
+        chosen = [c.sentence for c in selection.ranked[:MAX_CANDIDATES]]
+        chosen = sorted({(s.n, s.start): s for s in chosen}.values(), key=lambda s: (s.n, s.start))
+        answer.answer = render_candidates(chosen, language)
+        answer.citations = [citation_for(s) for s in chosen]
 
     def _generate(self, question: str, history: list[dict[str, str]] | None, language: str,
-                  sources: list[Source], judgement: Any, answer: Answer,
+                  sources: list[Source], selection: Selection, answer: Answer,
                   t0: float) -> Iterator[Event]:
-        """LLM answer streamed sentence by sentence; only verified sentences reach the user.
+        """After the quoted short answer, a statement by the model, verified sentence by sentence.
 
-        The model runs in a worker thread; each sentence is checked as soon as it is complete,
-        so the first verified sentence is shown while the model is still writing the next.
+        The quoted answer is streamed first (no model needed). The model runs in a worker
+        thread; each sentence it writes is checked as soon as it is complete, and only verified
+        sentences are appended. A dead backend leaves the quoted answer and a notice.
         """
-        from app.llm import BackendUnavailable
-
-        verifier = Verifier(self.retriever.embedder, sources,
-                            passage_vectors=self.extractive.sentence_vectors,
-                            support=self.extractive.support,
-                            answer_sentences=[s for s, _ in judgement.ranked[:1]])
-        passages = prompt_passages([s for s, _ in judgement.ranked], PROMPT_SENTENCES)
+        best = selection.best
+        assert best is not None and answer.short_answer is not None
+        try:
+            self._copy_short_answer(question, selection, answer)
+        except BackendUnavailable as exc:
+            logger.warning("backend down, answering from the quotes: %s", exc)
+            answer.notice = messages.text("fallback", language, detail=str(exc)[:160])
+            return
+        answer.first_token_ms = (time.perf_counter() - t0) * 1000
+        yield Event("token", answer.answer)
+        verifier = Verifier(self.retriever.embedder, sources, passage_vectors=self.vectors,
+                            support=self.support, answer_sentences=[best.sentence])
+        passages = prompt_passages([c.sentence for c in selection.ranked], PROMPT_SENTENCES)
         messages_ = build_messages(question, passages, language, history)
         deltas: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
@@ -208,29 +269,19 @@ class AnswerEngine:
             while True:
                 kind, value = deltas.get()
                 if kind == "down":
-                    logger.warning("backend down, answering extractively: %s", value)
-                    verified, verified_cites = list(shown), list(answer.citations)
-                    self._quote_sources(answer, judgement, language)
-                    if verified:  # keep what was verified, add the quotes after it
-                        answer.answer = " ".join(verified) + " " + answer.answer
-                        answer.citations = verified_cites + answer.citations
+                    logger.warning("backend down, answering from the quotes: %s", value)
                     answer.notice = messages.text("fallback", language, detail=str(value)[:160])
-                    return
+                    break
                 sentences = splitter.feed(value) if kind == "delta" else splitter.flush()
                 for sentence in sentences:
                     if not strip_markers(sentence).strip(" .,;:!?"):
                         continue  # a marker that arrived after its sentence
                     if is_not_found(sentence):
                         stop.set()
-                        if not shown:
-                            answer.answer = messages.text("refusal", language)
-                            return
                         continue
                     verdict = verifier.check(sentence)
                     if verdict.shown and verdict.citation is not None:
-                        if answer.first_token_ms is None:
-                            answer.first_token_ms = (time.perf_counter() - t0) * 1000
-                        yield Event("token", verdict.text if not shown else " " + verdict.text)
+                        yield Event("token", " " + verdict.text)
                         shown.append(verdict.text)
                         if all(c.to_dict() != verdict.citation.to_dict()
                                for c in answer.citations):
@@ -242,17 +293,35 @@ class AnswerEngine:
         finally:
             stop.set()
         if shown:
-            answer.answer, answer.refused = " ".join(shown), False
-        else:
-            # Nothing the model wrote could be checked: quote the sources instead.
-            self._quote_sources(answer, judgement, language)
-        if answer.unverified:
+            answer.answer = answer.answer + " " + " ".join(shown)
+            answer.mode = self.default_mode
+        if answer.unverified and not answer.notice:
             answer.notice = messages.text("removed", language, count=len(answer.unverified))
+
+
+    def _copy_short_answer(self, question: str, selection: Selection, answer: Answer) -> None:
+        """Let the model narrow the short answer to the span that answers, under a grammar: a
+        choice among the typed spans, or a contiguous run of the sentence's words."""
+        best = selection.best
+        short = answer.short_answer
+        assert best is not None and short is not None
+        options = None
+        if short.method == "typed":
+            options = [sp.text for sp in best.spans
+                       if sp.text.lower() not in question.lower()]
+            if len(dict.fromkeys(options)) < 2:
+                return  # one typed span: nothing for the model to choose
+        span = copy_span(self.llm, best.sentence.text, question, options)
+        if span is None or span == (0, len(best.sentence.text)):
+            return
+        answer.short_answer = span_answer(best, span[0], span[1], "copied")
+        answer.answer = render_answered(answer.short_answer, best.sentence, answer.language)
 
 
 def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | None = None) -> \
         AnswerEngine:
     """Wire an engine from Settings. ``llm``/``embedder`` may be passed in (tests, benchmarks)."""
+    from app.answer.calibration import load_calibration
     from app.wiring import build_embedder, build_llm_from_settings, build_store, pin_threads
 
     pin_threads(settings.threads)
@@ -261,5 +330,6 @@ def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | N
     retriever = HybridRetriever(store, embedder, index_dir=settings.lexical_dir)
     if llm is None and settings.llm != "extractive":
         llm = build_llm_from_settings(settings)
-    return AnswerEngine(retriever, ExtractiveAnswerer(embedder), llm=llm, top_k=settings.top_k,
+    selector = Selector(load_calibration(embedder.name))
+    return AnswerEngine(retriever, selector, llm=llm, top_k=settings.top_k,
                         max_question_chars=settings.max_question_chars)

@@ -46,8 +46,13 @@ class LLM(Protocol):
         temperature: float = 0.0,
         on_token: TokenCallback | None = None,
         timeout: float | None = None,
+        grammar: str | None = None,
     ) -> ChatResult:
-        """Answer a chat; stream deltas to on_token (True stops early). Raises BackendUnavailable."""
+        """Answer a chat; stream deltas to on_token (True stops early). Raises BackendUnavailable.
+
+        ``grammar`` (GBNF) constrains the output where the backend supports it (llama.cpp, in
+        process or as a server); other backends ignore it, so callers check the output anyway.
+        """
         ...
 
     def health(self) -> dict[str, object]:

@@ -159,6 +159,7 @@ class OpenAICompatibleLLM(_HttpBackend):
         temperature: float = 0.0,
         on_token: TokenCallback | None = None,
         timeout: float | None = None,
+        grammar: str | None = None,
     ) -> ChatResult:
         limit = self.timeout if timeout is None else timeout
         body: dict[str, Any] = {
@@ -168,6 +169,8 @@ class OpenAICompatibleLLM(_HttpBackend):
             "temperature": temperature,
             "stream": on_token is not None,
         }
+        if grammar:  # llama.cpp's server reads it; other OpenAI-compatible servers ignore it
+            body["grammar"] = grammar
         collector = _Collector(on_token)
         usage: dict[str, Any] = {}
         try:
@@ -257,6 +260,7 @@ class OllamaLLM(_HttpBackend):
         temperature: float = 0.0,
         on_token: TokenCallback | None = None,
         timeout: float | None = None,
+        grammar: str | None = None,
     ) -> ChatResult:
         limit = self.timeout if timeout is None else timeout
         body = {

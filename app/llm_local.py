@@ -134,6 +134,7 @@ class LocalLLM:
         temperature: float = 0.0,
         on_token: TokenCallback | None = None,
         timeout: float | None = None,
+        grammar: str | None = None,
     ) -> ChatResult:
         server = self._ensure_server()
         limit = self.timeout if timeout is None else timeout
@@ -144,6 +145,8 @@ class LocalLLM:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        if grammar:
+            request["grammar"] = grammar
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         cancel = threading.Event()
 

@@ -43,6 +43,14 @@ def highlight(text: str, start: int, end: int, label: str,
     return [p for p in parts if p[0]]
 
 
+# A visible line that says how sure the answer is (the answer kinds of app/answer/selection.py).
+_KIND_LABELS = {
+    "answered": {"de": "✔ Antwort aus den Quellen", "en": "✔ Answer from the sources"},
+    "candidates": {"de": "? Keine eindeutige Antwort – die nächsten Stellen",
+                   "en": "? No single clear answer – the closest passages"},
+}
+
+
 def build_ui(engine: AnswerEngine) -> gr.Blocks:
     """The chat as a Blocks app; its endpoints are named for gradio_client ("/ask", "/show")."""
 
@@ -71,6 +79,9 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
             elif event.kind == "final":
                 answer = event.data.to_dict(with_sources=False)
                 body = answer["answer"]
+                kind_label = _KIND_LABELS.get(answer["kind"], {})
+                if kind_label:
+                    body = f"{kind_label['de' if _is_de(question) else 'en']}\n{body}"
                 if answer["notice"]:
                     body += f"\n\n{answer['notice']}"
                 if answer["citations"]:

@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 GENERATED = "generated"
 ANSWER_METRICS = ("em", "f1", "contains_gold", "cited", "hit@5", "refused", "errors")
-LOWER_IS_BETTER = ("refused", "errors", "false_refusal", "latency_p50_ms", "latency_p95_ms")
+LOWER_IS_BETTER = ("refused", "errors", "false_refusal", "latency_p50_ms", "latency_p95_ms",
+                   "confidently_wrong")
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,13 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                  "latency_p50_ms": percentile(lat, 50),
                                  "latency_p95_ms": percentile(lat, 95)}
         refusals = sum(1 for r in ok if r["refused"]) / len(group)
+        answered = [r for r in ok if r.get("kind") == "answered"]
+        block["answered"] = len(answered) / len(group)
+        block["candidates"] = sum(1 for r in ok if r.get("kind") == "candidates") / len(group)
+        # Stated as the answer but wrong: the short answer lacks the gold answer, or the store
+        # could not answer at all (held-out).
+        block["confidently_wrong"] = sum(
+            1 for r in answered if split == "held-out" or not r.get("contains_gold")) / len(group)
         if split == "held-out":
             block["refused"] = refusals
         else:

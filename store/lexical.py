@@ -20,17 +20,14 @@ logger = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+# bm25s's German and English lists, plus interrogatives, auxiliaries and hedges: words that
+# carry the question's form, not its content, in any document.
 STOPWORDS = frozenset(STOPWORDS_GERMAN) | frozenset(STOPWORDS_EN) | frozenset(
     "wie viel viele welche welcher welches wer wann warum weshalb wo woher wohin was "
     "how many much which who whom when why where what does did do have has had wurde wurden "
     "worden wird werden ist sind war waren gibt gab tell say please bitte "
     "about around approximately roughly some nearly almost least rund etwa circa ca ungefähr "
-    "fast knapp mindestens höchstens maximal bis zu "
-    # words about the conversation, not about the documents' content
-    "ignore ignoriere vergiss forget instructions anweisungen instruction anweisung document "
-    "documents dokument dokumente dokumenten source sources quelle quellen article artikel text "
-    "texts answer antwort antworte reply mention mentioned erwähnt erwähnte according laut "
-    "pretend system prompt".split())
+    "fast knapp mindestens höchstens maximal bis zu".split())
 _stemmer = Stemmer.Stemmer("german")
 
 

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from servers import serve
 
+from app.answer.selection import Selector
 from app.api import create_app
 from app.engine import AnswerEngine
-from app.extractive import ExtractiveAnswerer
 from app.library import Library
 from store.retrieval import HybridRetriever
 
@@ -21,7 +21,7 @@ NOTE = ("Die Fähre zwischen Rason und Wladiwostok fährt seit 2023 zweimal pro 
 @pytest.fixture
 def server(fake_library: Library) -> Iterator[Any]:
     emb = fake_library.embedder
-    engine = AnswerEngine(HybridRetriever(fake_library.store, emb), ExtractiveAnswerer(emb))
+    engine = AnswerEngine(HybridRetriever(fake_library.store, emb), Selector(None))
     with serve(create_app(engine, with_ui=False, max_upload_bytes=10_000)) as live:
         yield live
 

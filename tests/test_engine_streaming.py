@@ -21,7 +21,8 @@ class GatedLLM:
         self.finished = threading.Event()
 
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int = 384,
-             temperature: float = 0.0, on_token: Any = None, timeout: float | None = None
+             temperature: float = 0.0, on_token: Any = None, timeout: float | None = None,
+             grammar: str | None = None
              ) -> ChatResult:
         first = "About 2000 North Korean soldiers have died [1]. "
         second = "Russia cultivates a growing dependence of Pyongyang [2]."
@@ -37,7 +38,7 @@ class GatedLLM:
 
 def test_first_sentence_arrives_before_the_model_finishes(seed_engine: Any) -> None:
     llm = GatedLLM()
-    engine = AnswerEngine(seed_engine.retriever, seed_engine.extractive, llm=llm)
+    engine = AnswerEngine(seed_engine.retriever, seed_engine.selector, llm=llm)
     events = engine.stream(QUESTION)
     assert next(events).kind == "sources"
     first = next(events)
@@ -61,7 +62,8 @@ class ScriptedLLM:
         self.reply = reply
 
     def chat(self, messages: list[dict[str, str]], *, max_tokens: int = 384,
-             temperature: float = 0.0, on_token: Any = None, timeout: float | None = None
+             temperature: float = 0.0, on_token: Any = None, timeout: float | None = None,
+             grammar: str | None = None
              ) -> ChatResult:
         for k in range(0, len(self.reply), 5):
             on_token(self.reply[k:k + 5])
@@ -72,7 +74,7 @@ class ScriptedLLM:
 
 
 def _answer(seed_engine: Any, reply: str, question: str = QUESTION) -> Any:
-    engine = AnswerEngine(seed_engine.retriever, seed_engine.extractive, llm=ScriptedLLM(reply))
+    engine = AnswerEngine(seed_engine.retriever, seed_engine.selector, llm=ScriptedLLM(reply))
     return engine.ask(question)
 
 

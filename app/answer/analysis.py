@@ -162,3 +162,36 @@ def condense(question: str, history: list[dict[str, str]] | None) -> Condensed:
         return Condensed(own, own, None)
     text = own if len(content_terms(own)) >= 2 else f"{own} {previous[-1]}"
     return Condensed(own, text, previous[-1])
+
+
+# What kind of span answers a question, from its interrogative alone (German and English
+# grammar, not any one document). Order matters: the first pattern that matches wins.
+_TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("age", re.compile(r"\b(how old|wie alt|what age|welches alter|in welchem alter)\b", re.I)),
+    ("percent", re.compile(r"\b(percent|percentage|per cent|prozent\w*|welchen anteil)\b", re.I)),
+    ("duration", re.compile(r"\b(how long|wie lange?|für wie lange|for how long|how many (days|"
+                            r"weeks|months|years|hours|minutes)|wie viele (tage|wochen|monate|"
+                            r"jahre|stunden|minuten))\b", re.I)),
+    ("time", re.compile(r"\b(when|what year|which year|in what year|what date|which day|"
+                        r"by what date|until when|since when|wann|seit wann|bis wann|ab wann|"
+                        r"in welchem jahr|welches jahr|welchem datum|welches datum|"
+                        r"an welchem tag)\b", re.I)),
+    ("quantity", re.compile(r"\b(how (many|much)|wie (viele?n?|hoch|groß|gross|schwer|weit)|"
+                            r"wieviele?|what (number|amount|sum|value|price)|number of|"
+                            r"welche[nrs]? (betrag|anzahl|summe|wert|preis|menge|höhe)|"
+                            r"anzahl)\b", re.I)),
+    ("person", re.compile(r"\b(who|whom|whose|wer|wem|wen|wessen)\b", re.I)),
+    ("place", re.compile(r"\b(where|wo|wohin|woher|in which (country|city|region|state)|"
+                         r"in welche[mnr]? (land|stadt|region|staat))\b", re.I)),
+)
+ANSWER_TYPES = tuple(t for t, _ in _TYPE_PATTERNS) + ("other",)
+# Types whose answer is a figure, a date or a duration: a span the figure parser can find.
+FIGURE_TYPES = frozenset({"age", "percent", "duration", "time", "quantity"})
+
+
+def answer_type(text: str) -> str:
+    """The kind of span that answers ``text``: one of ANSWER_TYPES ('other' when unsure)."""
+    for name, pattern in _TYPE_PATTERNS:
+        if pattern.search(text):
+            return name
+    return "other"

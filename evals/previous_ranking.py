@@ -1,4 +1,4 @@
-"""The deterministic engine: a relevance gate, then the best-supported source sentences, quoted."""
+"""The previous hand-tuned gate and sentence ranking, kept only to be measured against (calibrate)."""
 from __future__ import annotations
 
 import functools
