@@ -330,6 +330,6 @@ def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | N
     retriever = HybridRetriever(store, embedder, index_dir=settings.lexical_dir)
     if llm is None and settings.llm != "extractive":
         llm = build_llm_from_settings(settings)
-    selector = Selector(load_calibration(embedder.name))
+    selector = Selector(load_calibration(embedder.name), risk=settings.answer_risk)
     return AnswerEngine(retriever, selector, llm=llm, top_k=settings.top_k,
                         max_question_chars=settings.max_question_chars)

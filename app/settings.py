@@ -40,6 +40,8 @@ class Settings:
     root_path: str = ""
     max_question_chars: int = 2000
     top_k: int = 5
+    # Share of 'answered' answers allowed to be wrong (a calibrated level: .02, .05, .10, .20).
+    answer_risk: float = 0.02
 
     @property
     def chroma_dir(self) -> Path:
@@ -89,6 +91,8 @@ class Settings:
                                 f"engines are: {list(EMBEDDING_ENGINES)}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"port {self.port} is out of range 1-65535")
+        if not 0 < self.answer_risk < 1:
+            raise SettingsError("answer_risk must be between 0 and 1, e.g. 0.02")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
         return self

@@ -374,13 +374,17 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
         dev_scores.append(oof[at:at + len(r["labels"])])
         at += len(r["labels"])
     dev_decided = decide(dev, dev_scores)
-    t_answer, answer_fit = answer_threshold(dev_decided)
+    from app.answer.calibration import DEFAULT_RISK, RISK_LEVELS
+
+    levels = {str(r): answer_threshold(dev_decided, r / 2) for r in RISK_LEVELS}
+    t_answer, answer_fit = levels[str(DEFAULT_RISK)]
     t_cand = min(candidate_threshold(dev_decided), t_answer)
     mean, scale = standardise(x)
     w = fit_logistic((x - mean) / scale, y, L2)
     cal = Calibration(embed_model=embed_model, weights=tuple(float(v) for v in w),
                       mean=tuple(float(v) for v in mean), scale=tuple(float(v) for v in scale),
-                      answer_threshold=float(t_answer), candidate_threshold=float(t_cand))
+                      answer_threshold=float(t_answer), candidate_threshold=float(t_cand),
+                      answer_thresholds={k: float(v[0]) for k, v in levels.items()})
     held_scores = [cal.probabilities(r["x"]) for r in held]
     cos_scores = [r["x"][:, FEATURES.index("cos")] if len(r["labels"]) else np.zeros(0)
                   for r in held]
@@ -393,6 +397,9 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
                        "dev_fit": answer_fit},
         "dev_out_of_fold": measure(dev_decided, t_answer, t_cand),
         "held_out": measure(held_decided, t_answer, t_cand),
+        "risk_levels": {k: {"threshold": round(v[0], 4), "dev": v[1],
+                            "held_out": measure(held_decided, v[0], t_cand)}
+                        for k, v in levels.items()},
         "held_out_by_suite": {},
         "held_out_cosine_top1": measure(decide(held, cos_scores), float("inf"), -1.0)[
             "sentence_accuracy"],
@@ -417,7 +424,11 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
     cal = Calibration(**{**cal.__dict__, "measured": {
         "fitted_on": "beleg-eval calibrate (XQuAD dev half + unanswerable split, domain sets "
                      f"{', '.join(DEV_SETS)})", "seed": seed,
-        "thresholds": report["thresholds"], "held_out": report["held_out"]}})
+        "thresholds": report["thresholds"], "held_out": report["held_out"],
+        "risk_levels": {k: {"dev": v["dev"], "held_out_wrong": v["held_out"]["answered_wrong_rate"],
+                            "held_out_answered": v["held_out"]["answered"],
+                            "held_out_bound": v["held_out"]["answered_wrong_bound"]}
+                        for k, v in report["risk_levels"].items()}}})
     if write:
         path = calibration_path(embed_model)
         path.write_text(cal.to_json(), encoding="utf-8")

@@ -20,6 +20,13 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_CLAIMS = Path(__file__).resolve().parent / "data" / "claims.jsonl"
 LABELS = ("supported", "unsupported")
+# Dev/held-out split by source document, defined here only: checks are designed and tuned on the
+# dev documents; the held-out documents measure the result on text nobody tuned on.
+SPLITS: dict[str, frozenset[str]] = {
+    "dev": frozenset({"000_218c33ea26fbfb53.txt", "service-contract.txt", "heatpump-manual.txt"}),
+    "held-out": frozenset({"annual-report.txt", "travel-policy.txt"}),
+}
+SPLIT_NAMES = ("dev", "held-out", "all")
 PERTURBATIONS = ("none", "role_swap", "wrong_entity", "wrong_number", "wrong_unit", "wrong_year",
                  "polarity", "neighbour_figure", "invented")
 
@@ -76,6 +83,21 @@ def load_claims(path: Path = DEFAULT_CLAIMS) -> list[Claim]:
     return claims
 
 
+def split_of(claim: Claim) -> str:
+    """The split a claim belongs to ("dev" or "held-out"), by its source document."""
+    for name, sources in SPLITS.items():
+        if claim.source in sources:
+            return name
+    raise ClaimFileError(f"{claim.id}: source {claim.source!r} is in no split")
+
+
+def select_split(claims: list[Claim], split: str) -> list[Claim]:
+    """The claims of one split; "all" keeps every claim."""
+    if split not in SPLIT_NAMES:
+        raise ValueError(f"unknown split {split!r} (choose from {', '.join(SPLIT_NAMES)})")
+    return claims if split == "all" else [c for c in claims if split_of(c) == split]
+
+
 def context_for(claim: Claim, documents: dict[str, Document],
                 chunker: Callable[[Document], list[Chunk]]) -> tuple[list[Chunk], int, int]:
     """The chunks that hold the claim's span, and the span's offsets in its document."""
@@ -106,7 +128,7 @@ def run(claims: list[Claim], documents: dict[str, Document], check: Checker,
             and verdict.cited[1] < end and start < verdict.cited[2]
         correct = verdict.accepted == (c.label == "supported") and error is None
         rows.append({"id": c.id, "user_input": c.claim, "claim": c.claim, "language": c.language,
-                     "source": c.source, "reference": c.span, "label": c.label,
+                     "source": c.source, "split": _split_or_none(c), "reference": c.span, "label": c.label,
                      "perturbation": c.perturbation, "accepted": verdict.accepted,
                      "cited_span": on_span, "problem": verdict.problem, "error": error,
                      "passed": correct,
@@ -114,6 +136,23 @@ def run(claims: list[Claim], documents: dict[str, Document], check: Checker,
                          "error" if error else "accepted an unsupported claim"
                          if c.label == "unsupported" else "rejected a supported claim"]})
     return rows
+
+
+def _split_or_none(claim: Claim) -> str | None:
+    try:
+        return split_of(claim)
+    except ClaimFileError:
+        return None
+
+
+def summarise_splits(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One summary per split present in the rows (rows of no split are left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in SPLITS:
+        part = [r for r in rows if r.get("split") == name]
+        if part:
+            out[name] = summarise(part)
+    return out
 
 
 def _ratio(num: int, den: int) -> float | None:

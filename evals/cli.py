@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import logging
 import os
 import sys
@@ -196,6 +197,7 @@ def run_claims(args: argparse.Namespace) -> int:
     except (cb.ClaimFileError, OSError, ValueError) as exc:
         print(f"beleg-eval: {exc}", file=sys.stderr)
         return 2
+    items = cb.select_split(items, args.split)
     if args.limit is not None:
         items = items[: args.limit]
     from app.settings import Settings
@@ -208,19 +210,30 @@ def run_claims(args: argparse.Namespace) -> int:
     rows = cb.run(items, documents, verifier_checker(embedder), chunk_document,
                   progress=not args.quiet)
     summary = cb.summarise(rows)
+    splits = cb.summarise_splits(rows)
+    summary["by_split"] = splits
     out = Path(args.out)
     write_report(out, summary, rows, "Claim benchmark", cb.chart_metrics(summary),
-                 metadata={"suite": "claims", "file": str(args.claims),
+                 metadata={"suite": "claims", "file": str(args.claims), "split": args.split,
                            "embedding": embedder.name, "check": "app.answer.verification.Verifier"})
-    print(f"beleg-eval claims: {summary['n']} claims ({summary['n_supported']} supported, "
+    print(f"beleg-eval claims ({args.split}): {summary['n']} claims ({summary['n_supported']} supported, "
           f"{summary['n_unsupported']} unsupported)")
+    _print_claim_summary(summary)
+    for name, part in splits.items():  # both splits at the end, when the run holds both
+        if len(splits) > 1:
+            print(f"split {name}: {part['n']} claims ({part['n_supported']} supported, "
+                  f"{part['n_unsupported']} unsupported)")
+            _print_claim_summary(part)
+    print(f"report: {out / 'report.html'}")
+    return 0
+
+
+def _print_claim_summary(summary: dict[str, Any]) -> None:
     for key in ("balanced_accuracy", "supported_precision", "supported_recall",
                 "unsupported_recall"):
         print(f"  {key:<22} {_f(summary[key])}")
     for kind, v in summary["unsupported_recall_by_type"].items():
         print(f"  rejects {kind:<16} {_f(v['recall'])}  (n={v['n']})")
-    print(f"report: {out / 'report.html'}")
-    return 0
 
 
 # --------------------------------------------------------------------------- parser
@@ -265,7 +278,7 @@ def _add_domain_parser(subparsers: Any) -> None:
 
 
 def _add_claims_parser(subparsers: Any) -> None:
-    from evals.claims import DEFAULT_CLAIMS
+    from evals.claims import DEFAULT_CLAIMS, SPLIT_NAMES
     from evals.domains import DEFAULT_DOMAINS
 
     p = subparsers.add_parser("claims", help="claim benchmark of the answer layer's claim check")
@@ -273,6 +286,8 @@ def _add_claims_parser(subparsers: Any) -> None:
     p.add_argument("--root", type=Path, default=DEFAULT_DOMAINS, help="folder of domain sets")
     p.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="seed corpus folder")
     p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.add_argument("--split", choices=SPLIT_NAMES, default="all",
+                   help="claims of the dev documents, the held-out documents, or all (default)")
     p.add_argument("--limit", type=int, help="check only the first N claims")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_claims)
@@ -287,6 +302,37 @@ def _add_xquad_parser(subparsers: Any) -> None:
     add_xquad_parser(subparsers)
 
 
+def _add_calibrate_parser(subparsers: Any) -> None:
+    xq = Path(__file__).resolve().parent / "data" / "xquad"
+    p = subparsers.add_parser("calibrate", help="fit the answer selection and its thresholds "
+                                                "on dev data; measure on held-out data")
+    p.add_argument("--xquad", type=Path, default=xq / "xquad.de.dev.json",
+                   help="German SQuAD-format file (default: the packaged XQuAD dev half)")
+    p.add_argument("--translated-questions", type=Path, default=xq / "xquad.en.dev.json",
+                   help="the same questions in English")
+    p.add_argument("--seed", type=int, default=7, help="seed of the dev/held-out article split")
+    p.add_argument("--out", type=Path, required=True, help="report folder (and its store)")
+    p.add_argument("--reuse", action="store_true",
+                   help="refit from OUT/rows.json instead of asking every question again")
+    p.add_argument("--dry-run", action="store_true",
+                   help="measure only; do not write the calibration file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_calibrate)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    from evals.calibrate import run
+
+    report = run(args.out, args.xquad, args.translated_questions, seed=args.seed,
+                 write=not args.dry_run, reuse=args.reuse, progress=not args.quiet)
+    sys.stdout.write(json.dumps({k: report[k] for k in ("thresholds", "dev_out_of_fold",
+                                                        "held_out", "held_out_cosine_top1",
+                                                        "held_out_xquad_sentence_top1")
+                                 if k in report},
+                                indent=1) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beleg-eval", description="Evaluate beleg's answers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -295,6 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_domain_parser(subparsers)
     _add_claims_parser(subparsers)
     _add_xquad_parser(subparsers)
+    _add_calibrate_parser(subparsers)
     return parser
 
 

@@ -175,3 +175,55 @@ def test_calibration_files(tmp_path: Path) -> None:
         Calibration.from_dict({**data, "features": ["cos"]})
     with pytest.raises(CalibrationError):
         Calibration.from_dict({**data, "version": 99})
+
+
+def test_risk_levels_pick_their_threshold(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    cal = replace(_calibration(float("inf"), 0.2),
+                  answer_thresholds={"0.02": float("inf"), "0.05": 0.97, "0.1": 0.9})
+    assert cal.threshold_for(None) == float("inf")
+    assert cal.threshold_for(0.02) == float("inf")
+    assert cal.threshold_for(0.07) == 0.97
+    assert cal.threshold_for(0.5) == 0.9
+    assert cal.threshold_for(0.01) == float("inf")  # below every calibrated level: never answer
+    path = calibration_path("fake-hash", tmp_path)
+    path.write_text(cal.to_json())  # infinity is stored as null, in plain JSON
+    assert '"answer_threshold": null' in path.read_text()
+    loaded = load_calibration("fake-hash", tmp_path)
+    assert loaded is not None and loaded.threshold_for(0.07) == 0.97
+    assert loaded.answer_threshold == float("inf")
+    assert Selector(loaded, risk=0.1).answer_threshold == 0.9
+
+
+def test_clopper_pearson_and_the_logistic_fit() -> None:
+    from evals.calibrate import clopper_pearson_upper, fit_logistic
+
+    assert clopper_pearson_upper(0, 148) == pytest.approx(0.0200, abs=2e-4)  # the rule of three
+    assert clopper_pearson_upper(5, 5) == 1.0
+    assert 0.02 < clopper_pearson_upper(1, 100) < 0.05
+    rng = np.random.default_rng(0)
+    x = np.c_[rng.normal(size=(400, 1)), np.ones(400)]
+    y = (x[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(float)
+    w = fit_logistic(x, y, l2=0.1)
+    assert w[0] > 2.0 and abs(w[1]) < 1.0  # the informative feature gets the weight
+
+
+def test_thresholds_from_out_of_fold_decisions() -> None:
+    from evals.calibrate import Decided, answer_threshold, candidate_threshold, measure
+
+    def d(score: float, correct: bool, answerable: bool = True) -> Decided:
+        return Decided("q", "dev", "xquad", "de", 2, answerable, score, correct, correct)
+
+    # 40 right answers above .9, then one wrong at .85, then a mix; 10 unanswerables low.
+    decided = [d(0.9 + i / 1000, True) for i in range(40)] + [d(0.85, False)] + \
+        [d(0.8 - i / 100, i % 2 == 0) for i in range(20)] + \
+        [d(0.1 + i / 100, False, False) for i in range(10)]
+    t, fit = answer_threshold(decided, max_wrong=0.01, min_answered=20)
+    assert t == pytest.approx(0.9) and fit["answered"] == 40 and fit["wrong"] == 0
+    assert answer_threshold(decided, max_wrong=0.01, min_answered=50)[0] == float("inf")
+    tc = candidate_threshold(decided, target=0.9)
+    assert sum(x.score < tc for x in decided if not x.answerable) >= 9
+    m = measure(decided, t, tc)
+    assert m["answered_n"] == 40 and m["answered_wrong"] == 0
+    assert m["refused_unanswerable"] >= 0.9 and m["false_refusal"] == 0.0

@@ -58,3 +58,24 @@ def test_claim_file_is_validated(tmp_path: Path) -> None:
     bad.write_text(json.dumps(row) + "\n", encoding="utf-8")
     with pytest.raises(ClaimFileError, match="only unperturbed"):
         load_claims(bad)
+
+
+def test_splits_are_by_source_document_and_cover_the_claim_file() -> None:
+    from evals.claims import SPLITS, select_split, split_of
+
+    claims = load_claims()
+    dev, held = select_split(claims, "dev"), select_split(claims, "held-out")
+    assert len(dev) + len(held) == len(claims) == len(select_split(claims, "all"))
+    assert not {c.source for c in dev} & {c.source for c in held}
+    assert {split_of(c) for c in claims} == set(SPLITS)
+    with pytest.raises(ValueError, match="unknown split"):
+        select_split(claims, "test")
+
+
+def test_summaries_per_split() -> None:
+    from evals.claims import summarise_splits
+
+    rows = run([claim("s1", "supported", "none")], DOCS, accept_supported, chunk_document, progress=False)
+    assert rows[0]["split"] is None and summarise_splits(rows) == {}
+    rows[0]["split"] = "dev"
+    assert summarise_splits(rows)["dev"]["n"] == 1

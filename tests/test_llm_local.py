@@ -151,3 +151,17 @@ def test_truncated_gguf_fails_on_load_with_a_clear_message(tmp_path: Path) -> No
     health = model.health()
     assert health["ok"] is False and "load failed" in str(health["detail"])
     assert not [p for p in os.listdir(tmp_path) if p != "truncated.gguf"]
+
+
+def test_grammar_constrained_copy_is_part_of_the_sentence(llm: LocalLLM) -> None:
+    from app.answer.span_copy import choice_grammar, copy_span
+
+    sentence = "Die Dichtung der Pumpe ist nach 2000 Betriebsstunden zu ersetzen."
+    span = copy_span(llm, sentence, "Wann ist die Dichtung zu ersetzen?")
+    assert span is not None  # the grammar leaves the tiny model no other choice than a copy
+    start, end = span
+    assert 0 <= start < end <= len(sentence) and sentence[start:end].strip() == sentence[start:end]
+    options = ["2000 Betriebsstunden", "10 Minuten"]
+    r = llm.chat([{"role": "user", "content": "Pick one."}], max_tokens=16,
+                 grammar=choice_grammar(options))
+    assert r.text in options

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,6 +17,9 @@ logger = logging.getLogger(__name__)
 
 CALIBRATION_DIR = Path(__file__).parent / "calibrations"
 FORMAT_VERSION = 1
+# The promise of the 'answered' kind: at most this share of answered answers is wrong.
+DEFAULT_RISK = 0.02
+RISK_LEVELS = (0.02, 0.05, 0.10, 0.20)
 
 
 class CalibrationError(ValueError):
@@ -41,6 +45,18 @@ class Calibration:
     features: tuple[str, ...] = FEATURES
     version: int = FORMAT_VERSION
     measured: dict[str, Any] = field(default_factory=dict)
+    # Risk level (share of answered answers allowed to be wrong) -> the threshold that met it
+    # on dev data; ``answer_threshold`` is the one for DEFAULT_RISK. Infinity: never reached.
+    answer_thresholds: dict[str, float] = field(default_factory=dict)
+
+    def threshold_for(self, risk: float | None) -> float:
+        """The answer threshold of the largest calibrated risk level not above ``risk``."""
+        if risk is None:
+            return self.answer_threshold
+        levels = [(float(k), v) for k, v in self.answer_thresholds.items() if float(k) <= risk]
+        if not levels:
+            return float("inf")
+        return min(v for _, v in levels)
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         if not len(x):
@@ -49,7 +65,9 @@ class Calibration:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -40, 40)))
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, ensure_ascii=False) + "\n"
+        """JSON with infinity written as null (plain JSON has no infinity)."""
+        return json.dumps(_finite(asdict(self)), indent=1, ensure_ascii=False,
+                          allow_nan=False) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Calibration:
@@ -62,11 +80,28 @@ class Calibration:
         try:
             return cls(embed_model=str(data["embed_model"]), weights=tuple(data["weights"]),
                        mean=tuple(data["mean"]), scale=tuple(data["scale"]),
-                       answer_threshold=float(data["answer_threshold"]),
+                       answer_threshold=_threshold(data["answer_threshold"]),
                        candidate_threshold=float(data["candidate_threshold"]),
-                       measured=dict(data.get("measured", {})))
+                       measured=dict(data.get("measured", {})),
+                       answer_thresholds={str(k): _threshold(v) for k, v in
+                                          dict(data.get("answer_thresholds", {})).items()})
         except (KeyError, TypeError, ValueError) as exc:
             raise CalibrationError(f"the calibration file is incomplete: {exc}") from exc
+
+
+def _finite(value: Any) -> Any:
+    """The value with every infinite or NaN float (in nested dicts and lists) made None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _threshold(value: Any) -> float:
+    return float("inf") if value is None else float(value)
 
 
 def calibration_path(embed_model: str, directory: Path = CALIBRATION_DIR) -> Path:

@@ -36,14 +36,19 @@ class Selection:
 class Selector:
     """Ranks candidates by the calibrated probability that they hold the answer.
 
+    ``risk`` picks one of the calibration's answer thresholds (the share of answered answers
+    allowed to be wrong, as measured on dev data); None keeps the default (2 %).
     Without a calibration (an embedding model nobody has fitted) it ranks by cosine and never
     claims an answer: the best sentences are offered as candidates, or refused when nothing
     is on topic (``fallback_min_cos``, None = always offer).
     """
 
-    def __init__(self, calibration: Calibration | None, fallback_min_cos: float | None = None) -> None:
+    def __init__(self, calibration: Calibration | None, fallback_min_cos: float | None = None,
+                 risk: float | None = None) -> None:
         self.calibration = calibration
         self.fallback_min_cos = fallback_min_cos
+        self.answer_threshold = (float("inf") if calibration is None
+                                 else calibration.threshold_for(risk))
 
     def select(self, ev: Evidence) -> Selection:
         if not ev.candidates:
@@ -62,7 +67,7 @@ class Selector:
         ranked = [ev.candidates[i] for i in order]
         probs = [float(p[i]) for i in order]
         best = probs[0]
-        if best >= self.calibration.answer_threshold:
+        if best >= self.answer_threshold:
             kind = ANSWERED
         elif best >= self.calibration.candidate_threshold:
             kind = CANDIDATES
