@@ -87,12 +87,13 @@ def seed_text() -> str:
 
 @pytest.fixture(scope="session")
 def answering_selector(seed_engine):  # type: ignore[no-untyped-def]
-    """The shipped calibration's ranking, with the answer threshold lowered to 0: every
-    question with evidence is 'answered', so tests reach the model's statement step."""
+    """The shipped calibration's ranking and refusals, with the answer threshold lowered to the
+    candidate threshold: every question it does not refuse is 'answered', so tests reach the
+    model's statement step."""
     from dataclasses import replace
 
     from app.answer.selection import Selector
 
     cal = seed_engine.selector.calibration
     assert cal is not None, "the shipped calibration for multilingual-e5-small is missing"
-    return Selector(replace(cal, answer_threshold=0.0, candidate_threshold=0.0))
+    return Selector(replace(cal, answer_threshold=cal.candidate_threshold))

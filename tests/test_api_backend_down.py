@@ -38,11 +38,12 @@ def down_llm() -> DownLLM:
 
 
 @pytest.fixture(scope="module")
-def down_server(seed_engine: Any, down_llm: DownLLM) -> Iterator[LiveServer]:
+def down_server(seed_engine: Any, answering_selector: Any,
+                down_llm: DownLLM) -> Iterator[LiveServer]:
     from app.api import create_app
     from app.engine import AnswerEngine
 
-    engine = AnswerEngine(seed_engine.retriever, seed_engine.selector, llm=down_llm)
+    engine = AnswerEngine(seed_engine.retriever, answering_selector, llm=down_llm)
     with serve(create_app(engine, with_ui=False)) as server:
         yield server
 

@@ -36,9 +36,9 @@ class GatedLLM:
         return {"backend": "gated", "model": "gated", "ok": True, "detail": ""}
 
 
-def test_first_sentence_arrives_before_the_model_finishes(seed_engine: Any) -> None:
+def test_first_sentence_arrives_before_the_model_finishes(seed_engine: Any, answering_selector: Any) -> None:
     llm = GatedLLM()
-    engine = AnswerEngine(seed_engine.retriever, seed_engine.selector, llm=llm)
+    engine = AnswerEngine(seed_engine.retriever, answering_selector, llm=llm)
     events = engine.stream(QUESTION)
     assert next(events).kind == "sources"
     first = next(events)
@@ -73,27 +73,28 @@ class ScriptedLLM:
         return {"backend": "scripted", "model": "scripted", "ok": True, "detail": ""}
 
 
-def _answer(seed_engine: Any, reply: str, question: str = QUESTION) -> Any:
-    engine = AnswerEngine(seed_engine.retriever, seed_engine.selector, llm=ScriptedLLM(reply))
+def _answer(seed_engine: Any, answering_selector: Any, reply: str, question: str = QUESTION) -> Any:
+    engine = AnswerEngine(seed_engine.retriever, answering_selector, llm=ScriptedLLM(reply))
     return engine.ask(question)
 
 
-def test_terse_figure_answer_is_checked_against_the_best_passage(seed_engine: Any,
+def test_terse_figure_answer_is_checked_against_the_best_passage(seed_engine: Any, answering_selector: Any,
                                                                  seed_text: str) -> None:
-    a = _answer(seed_engine, "2000 [1]")
+    a = _answer(seed_engine, answering_selector, "2000 [1]")
     assert a.mode == "scripted" and a.answer.startswith("2000")
     (c,) = a.citations
     assert "2000" in c.quote and seed_text[c.start:c.end] == c.quote
 
 
-def test_terse_answer_with_a_figure_the_passages_lack_is_removed(seed_engine: Any) -> None:
-    a = _answer(seed_engine, "25000 [1]")
+def test_terse_answer_with_a_figure_the_passages_lack_is_removed(seed_engine: Any,
+                                                                 answering_selector: Any) -> None:
+    a = _answer(seed_engine, answering_selector, "25000 [1]")
     assert "25000" not in a.answer
     assert a.unverified and "25000" in a.unverified[0]
     assert a.mode == "extractive"  # nothing verified: the sources are quoted instead
 
 
-def test_marker_after_the_period_is_not_reported(seed_engine: Any) -> None:
-    a = _answer(seed_engine, "About 2000 North Korean soldiers have died. [1]")
+def test_marker_after_the_period_is_not_reported(seed_engine: Any, answering_selector: Any) -> None:
+    a = _answer(seed_engine, answering_selector, "About 2000 North Korean soldiers have died. [1]")
     assert a.mode == "scripted" and "2000" in a.answer
     assert a.unverified == []
