@@ -29,10 +29,13 @@ def test_seed_set_extractive_floors(seed_engine: Any) -> None:
     assert summary["n_errors"] == 0
     assert m["quote_valid"] == 1.0          # every quote is exactly its span
     assert m["figures_grounded"] == 1.0     # no figure outside its cited span
-    assert m["refusal_correct"] >= 0.80
-    assert m["false_refusal"] <= 0.20
-    assert m["figure_correct"] >= 0.55
-    assert m["citation_supported"] >= 0.60
+    # One question inside the calibrated engine's figures (docs/evaluation.md): refusal_correct
+    # .667 (n=21), false_refusal .438 (n=48), figure_correct .667, citation_supported .542.
+    assert m["confidently_wrong"] == 0.0    # nothing stated is wrong
+    assert m["refusal_correct"] >= 0.62
+    assert m["false_refusal"] <= 0.46
+    assert m["figure_correct"] >= 0.64
+    assert m["citation_supported"] >= 0.52
 
 
 def test_xquad_subset_floors(tmp_path: Path, seed_settings: Any) -> None:
@@ -55,14 +58,14 @@ def test_xquad_subset_floors(tmp_path: Path, seed_settings: Any) -> None:
 
 # --------------------------------------------------------------------------- new suites
 # Floors 0.02 (or one question) inside the figures measured on exactly these subsets with the
-# extractive engine of 2026-12-02 (docs/evaluation.md); they move up as the answer layer improves.
-# Measured: domains answer_correct .471, right_and_cited .462, refusal_correct .294 (n=34),
-# false_refusal .109, confidently_wrong .484; claims balanced accuracy .607, precision .527,
-# supported recall .514, unsupported recall .699; XQuAD subset in the comments of XQUAD_FLOORS.
-DOMAIN_FLOORS = {"answer_correct": 0.45, "right_and_cited": 0.44, "refusal_correct": 0.26}
-DOMAIN_CEILINGS = {"false_refusal": 0.13, "confidently_wrong": 0.50}
-CLAIM_FLOORS = {"balanced_accuracy": 0.587, "supported_precision": 0.507,
-                "supported_recall": 0.494, "unsupported_recall": 0.679}
+# calibrated extractive engine (docs/evaluation.md); they move up as the answer layer improves.
+# Measured: domains answer_correct .429, right_and_cited .403, refusal_correct .618 (n=34),
+# false_refusal .471, confidently_wrong .000; claims (all 532) balanced accuracy .836,
+# precision .788, supported recall .814, unsupported recall .857; XQuAD in XQUAD_FLOORS.
+DOMAIN_FLOORS = {"answer_correct": 0.41, "right_and_cited": 0.39, "refusal_correct": 0.59}
+DOMAIN_CEILINGS = {"false_refusal": 0.48, "confidently_wrong": 0.02}
+CLAIM_FLOORS = {"balanced_accuracy": 0.816, "supported_precision": 0.768,
+                "supported_recall": 0.794, "unsupported_recall": 0.837}
 # One question inside the measured value (40 questions per language, 22 held out, 18 ingested).
 XQUAD_FLOORS = {
     "all/extractive/de": {"contains_gold": 0.675, "cited": 0.65},       # .700, .675
