@@ -68,10 +68,10 @@ CLAIM_FLOORS = {"balanced_accuracy": 0.816, "supported_precision": 0.768,
                 "supported_recall": 0.794, "unsupported_recall": 0.837}
 # One question inside the measured value (40 questions per language, 22 held out, 18 ingested).
 XQUAD_FLOORS = {
-    "all/extractive/de": {"contains_gold": 0.675, "cited": 0.65},       # .700, .675
-    "all/extractive/en": {"contains_gold": 0.525, "cited": 0.50},       # .550, .525
-    "held-out/extractive/de": {"refused": 0.318},                       # .364
-    "held-out/extractive/en": {"refused": 0.590},                       # .636
+    "all/extractive/de": {"contains_gold": 0.875, "cited": 0.875},      # .900, .900
+    "all/extractive/en": {"contains_gold": 0.60, "cited": 0.60},        # .625, .625
+    "held-out/extractive/de": {"refused": 0.818},                       # .864
+    "held-out/extractive/en": {"refused": 0.954},                       # 1.000
     "ingested/extractive/de": {"false_refusal": 0.112},                 # .056
     "ingested/extractive/en": {"false_refusal": 0.278},                 # .222
 }
