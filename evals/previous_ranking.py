@@ -4,12 +4,12 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from app.answer.analysis import QuestionInfo
+from app.answer.evidence import SentenceVectors
 from app.answer.term_support import TermSupport
 from app.citations import Citation, Sentence, Source, citation_for, source_sentences
 from store.embedding import Embedder
@@ -70,20 +70,7 @@ class ExtractiveAnswerer:
         self.support = support or TermSupport(embedder)
         self.dense_min = dense_min
         self.coverage_min = coverage_min
-        self._vectors: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def sentence_vectors(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            vecs = self.embedder.embed_passages(missing)
-            with self._lock:
-                if len(self._vectors) > 20_000:
-                    self._vectors.clear()
-                self._vectors.update(zip(missing, vecs))
-        with self._lock:
-            return np.stack([self._vectors[t] for t in texts])
+        self.sentence_vectors = SentenceVectors(embedder)
 
     def judge(self, q: QuestionInfo, sources: list[Source], query_vec: np.ndarray,
               top_dense: float) -> Judgement:
