@@ -193,7 +193,7 @@ class AnswerEngine:
         best = selection.best
         calibration = self.selector.calibration
         if best is not None and kind != REFUSED and calibration is not None:
-            conflict = find_conflict(ev, selection, calibration.candidate_threshold)
+            conflict = find_conflict(ev, selection, calibration.evidence_floor)
             if conflict is not None:  # never pick one of two documents that disagree
                 answer.kind, answer.refused, answer.mode = CANDIDATES, False, "extractive"
                 answer.conflict = True
@@ -215,8 +215,9 @@ class AnswerEngine:
             answer.answer = render_answered(short, best.sentence, language)
             answer.citations = [citation_for(best.sentence)]
             return
-        chosen = [c.sentence for c in selection.ranked[:MAX_CANDIDATES]]
-        chosen = sorted({(s.n, s.start): s for s in chosen}.values(), key=lambda s: (s.n, s.start))
+        # Best first: the order is the selection's ranking, not the documents'.
+        chosen = list({(c.sentence.n, c.sentence.start): c.sentence
+                       for c in selection.ranked[:MAX_CANDIDATES]}.values())
         answer.answer = render_candidates(chosen, language)
         answer.citations = [citation_for(s) for s in chosen]
 

@@ -68,6 +68,18 @@ def test_weak_evidence_gives_candidates(engine: AnswerEngine) -> None:
     assert all(f"[{c.n}]" in a.answer for c in a.citations)
 
 
+def test_candidates_come_best_first(fake_library: Any) -> None:
+    """The quoted passages keep the selection's ranking, not the documents' order."""
+    text = ("Die Pumpe steht im Keller. Sie wurde 2019 eingebaut. "
+            "Der Filter der Pumpe wird monatlich gereinigt.")
+    engine = make_engine(fake_library, [Document("pump.txt", text, {})])
+    engine.selector = Selector(overlap_calibration(answer=2.0, candidates=0.0))
+    a = engine.ask("Wie oft wird der Filter der Pumpe gereinigt?")
+    assert a.kind == "candidates" and len(a.citations) >= 2
+    assert "monatlich" in a.citations[0].quote  # the best match, though last in the text
+    assert a.answer.index("monatlich") < a.answer.index("Keller")
+
+
 def test_nothing_on_topic_is_refused(engine: AnswerEngine) -> None:
     a = engine.ask("What colour are the bananas in Peru?")
     assert a.kind == "refused" and a.refused and a.citations == [] and a.short_answer is None

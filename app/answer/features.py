@@ -71,3 +71,42 @@ def feature_matrix(ev: Evidence) -> np.ndarray:
             float(typed and any_type), float(c.index == 0),
             float(text[-1:] in ".!?…\"“”»«)" if text else 0.0), math.log(1 + len(s.text)), 1.0)
     return out
+
+
+# Question-level features of the confidence step, computed from the candidates' FEATURES rows
+# and their selection probabilities. The order is the contract with the calibration files.
+CONFIDENCE_FEATURES = (
+    "top_logit",       # logit of the best candidate's probability
+    "second_logit",    # logit of the runner-up's (-10 when there is none)
+    "top_share",       # the best probability over the sum of all (one clear winner?)
+    "top_dense",       # the best chunk's dense score
+    "best_overlap",    # the best lexical overlap among the candidates
+    "weakest_term",    # the question term worst matched by every candidate
+    "best_focus",      # the best match of the counted thing
+    "typed",           # the question wants a figure, a date or a duration
+    "top_type_match",  # ... and the best candidate has a span of that type
+    "top_cos_z",       # the best candidate's standardised cosine
+    "top_support",     # the best candidate's term support
+    "log_candidates",  # log of the number of candidates
+    "bias",
+)
+_LOGIT_FLOOR = -10.0
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return max(math.log(p / (1 - p)), _LOGIT_FLOOR)
+
+
+def confidence_features(x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """One CONFIDENCE_FEATURES row for a question whose candidates have rows ``x`` and
+    selection probabilities ``p`` (at least one candidate)."""
+    order = np.argsort(-p, kind="stable")
+    top = x[order[0]]
+    col = {name: i for i, name in enumerate(FEATURES)}
+    second = _logit(float(p[order[1]])) if len(p) > 1 else _LOGIT_FLOOR
+    return np.array([
+        _logit(float(p[order[0]])), second, float(p[order[0]] / max(float(p.sum()), 1e-12)),
+        top[col["top_dense"]], top[col["best_overlap"]], top[col["weakest_term"]],
+        top[col["best_focus"]], top[col["typed"]], top[col["type_match"]], top[col["cos_z"]],
+        top[col["support"]], math.log(len(p)), 1.0])
