@@ -8,12 +8,8 @@ then the rest is ingested and every question (XQuAD in German and English, domai
 asked again. Each ask records the evidence's feature rows and which sentence holds the gold
 answer.
 
-Fit. A logistic model (L2, Newton steps) over the dev candidate rows ranks the candidates. A
-second logistic model over question-level features of its out-of-fold probabilities (the best
-p, the runner-up, the best one's share, ...; app/answer/features.py) estimates whether the best
-candidate answers the question, with "answered right" as its label (stacking). Its out-of-fold
-confidences (folds by article / document, so no article is in its own fold's training data)
-choose the thresholds:
+Fit. A logistic model (L2, Newton steps) over the dev rows; its out-of-fold probabilities (folds
+by article / document, so no article is in its own fold's training data) choose the thresholds:
 - ``answer_threshold``: the lowest p at which the dev questions that would be answered are
   wrong at most MAX_WRONG of the time (the one-sided 95 % Clopper-Pearson bound is reported);
 - ``candidate_threshold``: the lowest p that refuses at least REFUSAL_TARGET of the dev
@@ -55,9 +51,6 @@ REFUSAL_TARGET = 0.90
 # L2 penalty of the logistic fit (on standardised features). Chosen by dev cross-validation
 # log-loss among 0.1, 1, 10 (see the report's "cv" block; 1.0 was best or tied).
 L2 = 1.0
-# The same penalty for the question-level confidence model, chosen the same way among the same
-# values (the report's "cv_confidence" block).
-L2_CONFIDENCE = 1.0
 FOLDS = 5
 
 
@@ -155,21 +148,17 @@ class Decided:
     sentence_hit: bool  # the best sentence holds the gold answer
 
 
-def decide(asks: list[dict[str, Any]], scores: list[np.ndarray],
-           confidences: list[float] | None = None) -> list[Decided]:
-    """The best candidate of each ask by ``scores``; its score is the best score, or the
-    question's confidence when ``confidences`` are given."""
+def decide(asks: list[dict[str, Any]], scores: list[np.ndarray]) -> list[Decided]:
     out = []
-    for k, (a, s) in enumerate(zip(asks, scores)):
+    for a, s in zip(asks, scores):
         if not len(s):
             out.append(Decided(a["qid"], a["split"], a["suite"], a["language"], a["phase"],
                                a["answerable"], 0.0, False, False))
             continue
         i = int(np.argmax(s))
         hit = bool(a["labels"][i])
-        score = float(s[i]) if confidences is None else float(confidences[k])
         out.append(Decided(a["qid"], a["split"], a["suite"], a["language"], a["phase"],
-                           a["answerable"], score, hit and bool(a["short_ok"][i]), hit))
+                           a["answerable"], float(s[i]), hit and bool(a["short_ok"][i]), hit))
     return out
 
 
@@ -384,53 +373,24 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
     for r in dev:
         dev_scores.append(oof[at:at + len(r["labels"])])
         at += len(r["labels"])
-    top_p_decided = decide(dev, dev_scores)
+    dev_decided = decide(dev, dev_scores)
     from app.answer.calibration import DEFAULT_RISK, RISK_LEVELS
-    from app.answer.features import confidence_features
-
-    # The confidence model, fitted on the out-of-fold selection probabilities.
-    asked = [i for i, r in enumerate(dev) if len(r["labels"])]
-    q = np.stack([confidence_features(dev[i]["x"], dev_scores[i]) for i in asked])
-    yq = np.array([top_p_decided[i].correct for i in asked], dtype=np.float64)
-    gq = np.array([dev[i]["group"] for i in asked])
-    cv_conf: dict[str, float] = {}
-    for l2 in (0.1, 1.0, 10.0):
-        pq = np.clip(out_of_fold(q, yq, gq, l2), 1e-9, 1 - 1e-9)
-        cv_conf[str(l2)] = round(float(-np.mean(yq * np.log(pq) + (1 - yq) * np.log(1 - pq))), 5)
-    conf_oof = out_of_fold(q, yq, gq, L2_CONFIDENCE)
-    dev_conf = [0.0] * len(dev)
-    for j, i in enumerate(asked):
-        dev_conf[i] = float(conf_oof[j])
-    dev_decided = decide(dev, dev_scores, dev_conf)
 
     levels = {str(r): answer_threshold(dev_decided, r / 2) for r in RISK_LEVELS}
     t_answer, answer_fit = levels[str(DEFAULT_RISK)]
     t_cand = min(candidate_threshold(dev_decided), t_answer)
-    # The same thresholds on the best p alone, for comparison (and the evidence floor).
-    top_p_levels = {str(r): answer_threshold(top_p_decided, r / 2) for r in RISK_LEVELS}
-    floor = candidate_threshold(top_p_decided)
     mean, scale = standardise(x)
     w = fit_logistic((x - mean) / scale, y, L2)
-    cmean, cscale = standardise(q)
-    cw = fit_logistic((q - cmean) / cscale, yq, L2_CONFIDENCE)
     cal = Calibration(embed_model=embed_model, weights=tuple(float(v) for v in w),
                       mean=tuple(float(v) for v in mean), scale=tuple(float(v) for v in scale),
                       answer_threshold=float(t_answer), candidate_threshold=float(t_cand),
-                      answer_thresholds={k: float(v[0]) for k, v in levels.items()},
-                      confidence_weights=tuple(float(v) for v in cw),
-                      confidence_mean=tuple(float(v) for v in cmean),
-                      confidence_scale=tuple(float(v) for v in cscale),
-                      sentence_floor=float(floor))
+                      answer_thresholds={k: float(v[0]) for k, v in levels.items()})
     held_scores = [cal.probabilities(r["x"]) for r in held]
-    held_conf = [cal.confidence(r["x"], s) for r, s in zip(held, held_scores)]
     cos_scores = [r["x"][:, FEATURES.index("cos")] if len(r["labels"]) else np.zeros(0)
                   for r in held]
-    held_decided = decide(held, held_scores, held_conf)
-    held_top_p = decide(held, held_scores)
-    t_top_p = top_p_levels[str(DEFAULT_RISK)][0]
+    held_decided = decide(held, held_scores)
     report: dict[str, Any] = {
         "embed_model": embed_model, "seed": seed, "l2": L2, "cv_log_loss": cv,
-        "l2_confidence": L2_CONFIDENCE, "cv_confidence_log_loss": cv_conf,
         "rows": {"dev_asks": len(dev), "held_out_asks": len(held), "dev_candidates": int(len(y)),
                  "dev_positives": int(y.sum())},
         "thresholds": {"answer": round(t_answer, 4), "candidates": round(t_cand, 4),
@@ -441,14 +401,6 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
                             "held_out": measure(held_decided, v[0], t_cand)}
                         for k, v in levels.items()},
         "held_out_by_suite": {},
-        # The previous decision rule (the best p against thresholds fitted the same way).
-        "top_p_only": {
-            "thresholds": {"answer": round(t_top_p, 4),
-                           "candidates": round(min(floor, t_top_p), 4)},
-            "held_out": measure(held_top_p, t_top_p, min(floor, t_top_p)),
-            "risk_levels": {k: {"threshold": round(v[0], 4), "dev": v[1],
-                                "held_out": measure(held_top_p, v[0], min(floor, t_top_p))}
-                            for k, v in top_p_levels.items()}},
         "held_out_cosine_top1": measure(decide(held, cos_scores), float("inf"), -1.0)[
             "sentence_accuracy"],
     }

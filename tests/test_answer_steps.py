@@ -16,7 +16,7 @@ from app.answer.calibration import (
     load_calibration,
 )
 from app.answer.evidence import SentenceVectors, build_evidence
-from app.answer.features import CONFIDENCE_FEATURES, FEATURES, confidence_features, feature_matrix
+from app.answer.features import FEATURES, feature_matrix
 from app.answer.selection import ANSWERED, CANDIDATES, REFUSED, Selector
 from app.answer.short_answer import short_answer
 from app.answer.span_copy import choice_grammar, copy_grammar, copy_span, locate
@@ -175,34 +175,6 @@ def test_calibration_files(tmp_path: Path) -> None:
         Calibration.from_dict({**data, "features": ["cos"]})
     with pytest.raises(CalibrationError):
         Calibration.from_dict({**data, "version": 99})
-
-
-def test_confidence_model_sees_the_runner_up(tmp_path: Path) -> None:
-    """The confidence step reads the candidates together: the same best p with a close
-    runner-up is less sure than with a clear winner; without its weights the best p decides."""
-    from dataclasses import replace
-
-    x = np.zeros((2, len(FEATURES)))
-    clear, close = np.array([0.8, 0.01]), np.array([0.8, 0.75])
-    assert confidence_features(x, clear)[CONFIDENCE_FEATURES.index("top_share")] > 0.98
-    assert confidence_features(x, close)[CONFIDENCE_FEATURES.index("top_share")] < 0.52
-    base = _calibration(0.9, 0.2)
-    assert base.confidence(x, close) == pytest.approx(0.8)  # no confidence model: the best p
-    w = np.zeros(len(CONFIDENCE_FEATURES))
-    w[CONFIDENCE_FEATURES.index("top_share")] = 8.0
-    w[CONFIDENCE_FEATURES.index("bias")] = -5.0
-    cal = replace(base, confidence_weights=tuple(w),
-                  confidence_mean=tuple([0.0] * len(w)), confidence_scale=tuple([1.0] * len(w)),
-                  sentence_floor=0.3)
-    assert cal.confidence(x, clear) > 0.9 > 0.5 > cal.confidence(x, close)
-    assert cal.evidence_floor == 0.3 and base.evidence_floor == 0.2
-    path = calibration_path("fake-hash", tmp_path)
-    path.write_text(cal.to_json())
-    loaded = load_calibration("fake-hash", tmp_path)
-    assert loaded is not None and loaded.confidence(x, clear) == pytest.approx(cal.confidence(x, clear))
-    data = json.loads(path.read_text())
-    with pytest.raises(CalibrationError):
-        Calibration.from_dict({**data, "confidence_features": ["top_logit"]})
 
 
 def test_risk_levels_pick_their_threshold(tmp_path: Path) -> None:

@@ -23,11 +23,14 @@ class Selection:
     ranked: list[Candidate]
     probabilities: list[float]
     reason: str
-    confidence: float = 0.0  # the chance that the best candidate answers (NaN: uncalibrated)
 
     @property
     def best(self) -> Candidate | None:
         return self.ranked[0] if self.ranked else None
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[0] if self.probabilities else 0.0
 
 
 class Selector:
@@ -57,20 +60,17 @@ class Selector:
             ranked = [ev.candidates[i] for i in order]
             probs = [float("nan")] * len(ranked)
             if self.fallback_min_cos is not None and scores.max() < self.fallback_min_cos:
-                return Selection(REFUSED, ranked, probs, "no calibration; nothing similar enough",
-                                 float("nan"))
-            return Selection(CANDIDATES, ranked, probs, "no calibration for this embedding model",
-                             float("nan"))
+                return Selection(REFUSED, ranked, probs, "no calibration; nothing similar enough")
+            return Selection(CANDIDATES, ranked, probs, "no calibration for this embedding model")
         p = self.calibration.probabilities(x)
         order = np.argsort(-p, kind="stable")
         ranked = [ev.candidates[i] for i in order]
         probs = [float(p[i]) for i in order]
-        confidence = self.calibration.confidence(x, p)
-        if confidence >= self.answer_threshold:
+        best = probs[0]
+        if best >= self.answer_threshold:
             kind = ANSWERED
-        elif confidence >= self.calibration.candidate_threshold:
+        elif best >= self.calibration.candidate_threshold:
             kind = CANDIDATES
         else:
             kind = REFUSED
-        return Selection(kind, ranked, probs, f"p={probs[0]:.3f} confidence={confidence:.3f}",
-                         confidence)
+        return Selection(kind, ranked, probs, f"p={best:.3f}")
