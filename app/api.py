@@ -9,41 +9,68 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
-from app.engine import AnswerEngine, QuestionError
+from app.answer.defang import defang
+from app.engine import AnswerEngine, LimitError, QuestionError
+from app.http_guard import BodyLimit, SameOriginWrites
 from app.library import IngestReport, Library
-from ingest.documents import IngestError
+from app.names import NameError_, checked_name
+from ingest.documents import Document, IngestError
 from ingest.loaders import load_document
 from store.collection import StoreError
 
 logger = logging.getLogger(__name__)
 
 
+# Request bodies beyond this are refused with 413 before they are read (Settings.max_request_bytes).
+MAX_REQUEST_BYTES = 60 * 1024 * 1024
+
+
+def _valid_unicode(value: str) -> str:
+    """JSON may carry lone surrogates (\\ud800) that no text encoding can represent."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PydanticCustomError(
+            "invalid_unicode", "contains invalid Unicode (a lone surrogate at position "
+            "{at}); send well-formed UTF-8 text", {"at": exc.start}) from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+
+
 class Turn(BaseModel):
     role: str
-    content: str
+    content: Text
 
 
 class AskRequest(BaseModel):
-    question: str
+    question: Text
     history: list[Turn] = Field(default_factory=list)
     mode: str | None = None
 
 
 class SearchRequest(BaseModel):
-    query: str
+    query: Text
     k: int = Field(default=5, strict=True)
+
+
+class ContentPart(BaseModel):
+    type: Literal["text"]
+    text: Text
 
 
 class ChatMessage(BaseModel):
     role: str
-    content: str | list[dict[str, Any]]
+    content: Text | list[ContentPart]
 
 
 class ChatRequest(BaseModel):
@@ -58,9 +85,17 @@ def _sse(event: str, data: Any) -> str:
 
 def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = "",
                with_ui: bool = True, max_search_k: int = 50,
-               max_upload_bytes: int = 50 * 1024 * 1024) -> FastAPI:
-    """The FastAPI app. ``api_token`` (when set) is required as a Bearer token on /api and /v1."""
-    app = FastAPI(title="beleg", version="0.1.0", root_path=root_path)
+               max_upload_bytes: int = 50 * 1024 * 1024,
+               max_request_bytes: int = MAX_REQUEST_BYTES,
+               allowed_origins: tuple[str, ...] = ()) -> Any:
+    """The ASGI app. ``api_token`` (when set) is required as a Bearer token on /api and /v1,
+    and the API's own docs are not served. Writes from other origins are refused unless
+    listed in ``allowed_origins``; bodies over ``max_request_bytes`` are refused with 413."""
+    open_docs = not api_token
+    app = FastAPI(title="beleg", version="0.1.0", root_path=root_path,
+                  docs_url="/docs" if open_docs else None,
+                  redoc_url="/redoc" if open_docs else None,
+                  openapi_url="/openapi.json" if open_docs else None)
 
     def auth(request: Request) -> None:
         if not api_token:
@@ -74,9 +109,11 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
         where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                          for e in exc.errors()[:5])
-        return JSONResponse({"detail": f"malformed request ({where})"}, status_code=422)
+                          for e in errors[:5])
+        status = 400 if any(e.get("type") == "invalid_unicode" for e in errors) else 422
+        return JSONResponse({"detail": f"malformed request ({where})"}, status_code=status)
 
     @app.get("/api/health")
     def health() -> JSONResponse:
@@ -105,6 +142,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         try:
             events = engine.stream(req.question, history, req.mode)
             first = next(events)  # validation errors surface here, before any byte is sent
+        except LimitError as exc:
+            raise HTTPException(413, str(exc)) from exc
         except QuestionError as exc:
             raise HTTPException(400, str(exc)) from exc
         except StoreError as exc:
@@ -146,38 +185,55 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
 
     @app.get("/api/documents/{source:path}", dependencies=[Depends(auth)])
     def document(source: str) -> dict[str, Any]:
-        doc = engine.retriever.store.document(source)
+        doc = engine.retriever.store.document(source) if _readable(source) else None
         if doc is None:
             raise HTTPException(404, f"no document named '{source}'")
         return {"source": doc.source, "text": doc.text, "metadata": doc.metadata}
 
     @app.post("/api/documents", dependencies=[Depends(auth)])
     def upload(files: list[UploadFile] = File(...)) -> JSONResponse:
-        """Add or replace documents; a bad file is reported by name, nothing stored is lost."""
+        """Add or replace documents, all or nothing: every file is read and checked first, and
+        when any is refused (each with its own reason) none is stored."""
         library = Library(engine.retriever.store, engine.retriever.embedder)
         report = IngestReport()
+        parsed: list[Document] = []
         with tempfile.TemporaryDirectory() as tmp:
-            for f in files:
-                name = Path(f.filename or "upload").name
+            for i, f in enumerate(files):
+                shown = repr(f.filename)[1:-1][:120] if f.filename else f"file {i + 1}"
+                try:
+                    name = checked_name(f.filename)
+                except NameError_ as exc:
+                    report.failed.append((shown, str(exc)))
+                    continue
                 data = f.file.read(max_upload_bytes + 1)
                 if len(data) > max_upload_bytes:
                     report.failed.append((name, f"larger than {max_upload_bytes} bytes"))
                     continue
-                path = Path(tmp) / name
+                path = Path(tmp) / f"{i}{Path(name).suffix.lower()}"
                 path.write_bytes(data)
                 try:
-                    outcome = library.add_document(load_document(path, source=name))
+                    parsed.append(load_document(path, source=name))
                 except IngestError as exc:
                     report.failed.append((name, exc.reason))
-                    continue
-                getattr(report, outcome).append(name)
-        stored = report.added or report.replaced or report.unchanged
-        return JSONResponse(report.to_dict(), status_code=200 if stored or not report.failed
-                            else 422)
+            if report.failed:
+                body = report.to_dict()
+                body["detail"] = ("nothing was stored: fix or leave out the files listed under "
+                                  "'failed' and send the request again")
+                return JSONResponse(body, status_code=422)
+            for doc in parsed:
+                getattr(report, library.add_document(doc)).append(doc.source)
+        return JSONResponse(report.to_dict())
+
+    def _readable(source: str) -> bool:
+        try:
+            checked_name(source, allow_folders=True)
+        except NameError_:
+            return False
+        return True
 
     @app.delete("/api/documents/{source:path}", dependencies=[Depends(auth)])
     def delete(source: str) -> dict[str, Any]:
-        if not engine.retriever.store.remove(source):
+        if not _readable(source) or not engine.retriever.store.remove(source):
             raise HTTPException(404, f"no document named '{source}'")
         return {"removed": source}
 
@@ -189,21 +245,24 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     @app.post("/v1/chat/completions", dependencies=[Depends(auth)])
     def chat(req: ChatRequest) -> Any:
         turns = [{"role": m.role, "content": m.content if isinstance(m.content, str) else
-                  " ".join(p.get("text", "") for p in m.content)} for m in req.messages
+                  " ".join(p.text for p in m.content)} for m in req.messages
                  if m.role in ("user", "assistant")]
         if not turns or turns[-1]["role"] != "user":
             raise HTTPException(400, "the last message must come from the user")
         question, history = turns[-1]["content"], turns[:-1]
         try:
             answer = engine.ask(question, history)
+        except LimitError as exc:
+            raise HTTPException(413, str(exc)) from exc
         except QuestionError as exc:
             raise HTTPException(400, str(exc)) from exc
         content = answer.answer
         if answer.notice:
             content += f"\n\n{answer.notice}"
         if answer.citations:
-            content += "\n\n" + "\n".join(f"[{c.n}] {c.source} {c.start}-{c.end}: «{c.quote}»"
-                                          for c in answer.citations)
+            content += "\n\n" + "\n".join(
+                f"[{c.n}] {defang(c.source)} {c.start}-{c.end}: «{defang(c.quote)}»"
+                for c in answer.citations)
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
         extra = {"citations": [c.to_dict() for c in answer.citations], "refused": answer.refused,
                  "kind": answer.kind, "short_answer": None if answer.short_answer is None
@@ -239,4 +298,4 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             if api_token else None
         gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login)
 
-    return app
+    return BodyLimit(SameOriginWrites(app, allowed_origins), max_request_bytes)

@@ -121,7 +121,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     engine = build_engine(settings)
     if engine.llm is not None and hasattr(engine.llm, "warm_up"):
         engine.llm.warm_up()
-    app = create_app(engine, api_token=settings.api_token, root_path=settings.root_path)
+    app = create_app(engine, api_token=settings.api_token, root_path=settings.root_path,
+                     max_request_bytes=settings.max_request_bytes,
+                     allowed_origins=settings.allowed_origin_list)
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
                 proxy_headers=True, forwarded_allow_ips="127.0.0.1")

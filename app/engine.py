@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from app import messages
-from app.answer.analysis import analyse, condense
+from app.answer.analysis import analyse, condense, content_terms
 from app.answer.conflicts import find_conflict
+from app.answer.defang import defang
 from app.answer.evidence import Evidence, SentenceVectors, build_evidence
 from app.answer.rendering import render_answered, render_candidates, render_conflict
 from app.answer.selection import ANSWERED, CANDIDATES, MAX_CANDIDATES, REFUSED, Selection, Selector
@@ -29,6 +30,13 @@ from store.retrieval import HybridRetriever
 logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
+# History bounds. The answer reads only the last user turn (follow-ups) and the last 4 turns
+# (the model's prompt), so these only keep a request from carrying megabytes: a 10 MB entry
+# took 23 s of CPU before they existed. A turn may hold a long answer with its quotes (three
+# quoted sentences and a statement are a few thousand characters).
+MAX_HISTORY_TURNS = 100
+MAX_TURN_CHARS = 20_000
+MAX_HISTORY_CHARS = 200_000
 PROMPT_SENTENCES = 6
 # Weight of the previous question in a follow-up's dense query (the new question weighs 1).
 FOLLOW_UP_WEIGHT = 0.4
@@ -36,6 +44,10 @@ FOLLOW_UP_WEIGHT = 0.4
 
 class QuestionError(ValueError):
     """The question cannot be asked as it is (empty, too long, malformed history)."""
+
+
+class LimitError(QuestionError):
+    """The question or its history is larger than the server accepts."""
 
 
 @dataclass
@@ -99,6 +111,17 @@ def validate_question(question: Any, history: Any, limit: int = MAX_QUESTION_CHA
                 not isinstance(t, dict) or t.get("role") not in ("user", "assistant")
                 or not isinstance(t.get("content"), str) for t in history):
             raise QuestionError("history must be a list of {role: user|assistant, content: str}")
+        if len(history) > MAX_HISTORY_TURNS:
+            raise LimitError(f"the history has {len(history)} turns; the limit is "
+                             f"{MAX_HISTORY_TURNS}. Send only the recent turns")
+        longest = max((len(t["content"]) for t in history), default=0)
+        if longest > MAX_TURN_CHARS:
+            raise LimitError(f"a history turn has {longest} characters; the limit is "
+                             f"{MAX_TURN_CHARS} per turn")
+        total = sum(len(t["content"]) for t in history)
+        if total > MAX_HISTORY_CHARS:
+            raise LimitError(f"the history has {total} characters; the limit is "
+                             f"{MAX_HISTORY_CHARS}. Send only the recent turns")
 
 
 class AnswerEngine:
@@ -164,6 +187,14 @@ class AnswerEngine:
             raise QuestionError(f"Unknown mode '{mode}'. Supported modes are: "
                                 f"{sorted({'extractive', self.default_mode})}")
         t0 = time.perf_counter()
+        if not _has_content(question, history):
+            language = analyse(question).language
+            yield Event("sources", [])
+            answer = Answer(messages.text("no_content", language), True, mode, [], language)
+            answer.first_token_ms = answer.total_ms = (time.perf_counter() - t0) * 1000
+            yield Event("token", answer.answer)
+            yield Event("final", answer)
+            return
         sources, ev = self.evidence(question, history)
         language = ev.question.language
         retrieval_ms = (time.perf_counter() - t0) * 1000
@@ -180,6 +211,7 @@ class AnswerEngine:
             if answer.kind == ANSWERED and mode != "extractive":
                 yield from self._generate(question, history, language, sources, selection,
                                           answer, t0)
+        answer.answer = defang(answer.answer)
         if answer.first_token_ms is None and answer.answer:
             answer.first_token_ms = (time.perf_counter() - t0) * 1000
             yield Event("token", answer.answer)
@@ -193,7 +225,7 @@ class AnswerEngine:
         best = selection.best
         calibration = self.selector.calibration
         if best is not None and kind != REFUSED and calibration is not None:
-            conflict = find_conflict(ev, selection, calibration.evidence_floor)
+            conflict = find_conflict(ev, selection, calibration.candidate_threshold)
             if conflict is not None:  # never pick one of two documents that disagree
                 answer.kind, answer.refused, answer.mode = CANDIDATES, False, "extractive"
                 answer.conflict = True
@@ -236,9 +268,11 @@ class AnswerEngine:
             self._copy_short_answer(question, selection, answer)
         except BackendUnavailable as exc:
             logger.warning("backend down, answering from the quotes: %s", exc)
-            answer.notice = messages.text("fallback", language, detail=str(exc)[:160])
+            answer.notice = messages.text("fallback", language,
+                                          detail=messages.public_detail(str(exc)))
             return
         answer.first_token_ms = (time.perf_counter() - t0) * 1000
+        answer.answer = defang(answer.answer)
         yield Event("token", answer.answer)
         verifier = Verifier(self.retriever.embedder, sources, passage_vectors=self.vectors,
                             support=self.support, answer_sentences=[best.sentence])
@@ -271,7 +305,8 @@ class AnswerEngine:
                 kind, value = deltas.get()
                 if kind == "down":
                     logger.warning("backend down, answering from the quotes: %s", value)
-                    answer.notice = messages.text("fallback", language, detail=str(value)[:160])
+                    answer.notice = messages.text("fallback", language,
+                                                  detail=messages.public_detail(str(value)))
                     break
                 sentences = splitter.feed(value) if kind == "delta" else splitter.flush()
                 for sentence in sentences:
@@ -282,8 +317,9 @@ class AnswerEngine:
                         continue
                     verdict = verifier.check(sentence)
                     if verdict.shown and verdict.citation is not None:
-                        yield Event("token", " " + verdict.text)
-                        shown.append(verdict.text)
+                        text = defang(verdict.text)
+                        yield Event("token", " " + text)
+                        shown.append(text)
                         if all(c.to_dict() != verdict.citation.to_dict()
                                for c in answer.citations):
                             answer.citations.append(verdict.citation)
@@ -317,6 +353,15 @@ class AnswerEngine:
             return
         answer.short_answer = span_answer(best, span[0], span[1], "copied")
         answer.answer = render_answered(answer.short_answer, best.sentence, answer.language)
+
+
+def _has_content(question: str, history: list[dict[str, str]] | None) -> bool:
+    """Does the question (or, for a follow-up, the question it leans on) have a word or a
+    figure to look up? Zero-width characters, punctuation and emoji alone have none."""
+    if content_terms(question) or any(ch.isdigit() for ch in question):
+        return True
+    query = condense(question, history)
+    return bool(content_terms(query.text))
 
 
 def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | None = None) -> \

@@ -1,6 +1,8 @@
 """User-facing sentences in German and English."""
 from __future__ import annotations
 
+import re
+
 _TEXTS: dict[str, dict[str, str]] = {
     "refusal": {
         "de": "Dazu finde ich in den Dokumenten keine belegte Angabe.",
@@ -16,6 +18,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Note: the language model is unavailable ({detail}); "
               "the answer quotes the sources directly.",
     },
+    "no_content": {
+        "de": "Die Frage enthält keine Wörter, nach denen ich suchen könnte. Fragen Sie nach "
+              "etwas, das in Ihren Dokumenten steht.",
+        "en": "The question has no words I could look up. Ask about something in your "
+              "documents.",
+    },
     "removed": {
         "de": "Hinweis: {count} Aussage(n) mit nicht belegten Zahlen wurden entfernt.",
         "en": "Note: {count} statement(s) with figures the sources do not contain were removed.",
@@ -27,3 +35,13 @@ def text(key: str, language: str, **kwargs: object) -> str:
     """The message ``key`` in ``language`` (English when the language is unknown)."""
     entry = _TEXTS[key]
     return entry.get(language, entry["en"]).format(**kwargs)
+
+
+# Addresses, hosts and ports of internal services are for the logs, not for users.
+_ADDRESS = re.compile(r"\b[a-z][a-z0-9+.-]*://\S+|\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"
+                      r"|\b(?:localhost|[\w-]+(?:\.[\w-]+)+):\d{2,5}\b", re.I)
+
+
+def public_detail(detail: str, limit: int = 160) -> str:
+    """An error's text as a user may see it: internal addresses replaced, length capped."""
+    return _ADDRESS.sub("<backend>", detail)[:limit]

@@ -38,10 +38,19 @@ class Settings:
     threads: int = 2
     api_token: str = ""
     root_path: str = ""
+    # Origins (scheme://host[:port], comma-separated) whose pages may write (upload, delete)
+    # besides beleg's own; empty: only the same origin and clients that send no Origin.
+    allowed_origins: str = ""
+    # Largest request body in bytes (413 beyond): one upload at its size limit plus headroom.
+    max_request_bytes: int = 60 * 1024 * 1024
     max_question_chars: int = 2000
     top_k: int = 5
     # Share of 'answered' answers allowed to be wrong (a calibrated level: .02, .05, .10, .20).
     answer_risk: float = 0.02
+
+    @property
+    def allowed_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
 
     @property
     def chroma_dir(self) -> Path:
@@ -93,6 +102,12 @@ class Settings:
             raise SettingsError(f"port {self.port} is out of range 1-65535")
         if not 0 < self.answer_risk < 1:
             raise SettingsError("answer_risk must be between 0 and 1, e.g. 0.02")
+        for origin in self.allowed_origin_list:
+            if not origin.startswith(("http://", "https://")) or origin.count("/") > 2:
+                raise SettingsError(f"allowed_origins entry {origin!r} is not an origin; write "
+                                    "it as https://host[:port], without a path")
+        if self.max_request_bytes < 1024:
+            raise SettingsError("max_request_bytes must be at least 1024")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
         return self

@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.engine import AnswerEngine, QuestionError
+from app.engine import MAX_TURN_CHARS, AnswerEngine, QuestionError
 
 logger = logging.getLogger(__name__)
 
@@ -51,13 +51,19 @@ _KIND_LABELS = {
 }
 
 
+UI_HISTORY_TURNS = 8
+
+
 def build_ui(engine: AnswerEngine) -> gr.Blocks:
     """The chat as a Blocks app; its endpoints are named for gradio_client ("/ask", "/show")."""
 
     def ask(question: str, chat: list[dict[str, Any]], cites: list[dict[str, Any]]
             ) -> Iterator[tuple[Any, ...]]:
-        history = [{"role": m["role"], "content": html.unescape(_plain(m["content"]))}
-                   for m in chat if m.get("role") in ("user", "assistant")]
+        # The answer reads the last user turn and the model the last 4 turns: older turns of a
+        # long conversation (or a crafted one) are not sent, and each is capped.
+        history = [{"role": m["role"],
+                    "content": html.unescape(_plain(m["content"]))[:MAX_TURN_CHARS]}
+                   for m in chat[-UI_HISTORY_TURNS:] if m.get("role") in ("user", "assistant")]
         chat = chat + [{"role": "user", "content": html.escape(question, quote=False)}]
         try:
             events = engine.stream(question, history)

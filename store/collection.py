@@ -127,6 +127,8 @@ class ChunkStore:
         return sorted(out, key=lambda d: d.source)
 
     def document(self, source: str) -> Document | None:
+        if source == _STATE_ID:  # the store's own record is not a document
+            return None
         got = self._docs.get(ids=[source], include=["documents", "metadatas"])
         if not got["ids"]:
             return None
@@ -135,6 +137,8 @@ class ChunkStore:
                         metadata=json.loads(meta.get("metadata_json", "{}")))
 
     def document_hash(self, source: str) -> str | None:
+        if source == _STATE_ID:
+            return None
         got = self._docs.get(ids=[source], include=["metadatas"])
         return got["metadatas"][0]["hash"] if got["ids"] else None
 
@@ -147,6 +151,8 @@ class ChunkStore:
         Sentence vectors let dense retrieval score a chunk by its best sentence as well as by
         its whole text (see store/retrieval.py).
         """
+        if doc.source == _STATE_ID:
+            raise StoreError(f"'{_STATE_ID}' is the store's own record, not a document name")
         if len(chunks) != len(embeddings):
             raise StoreError("one embedding per chunk is required")
         if embeddings.size and embeddings.shape[1] != self.dim:
@@ -182,7 +188,7 @@ class ChunkStore:
 
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks; False when it was not stored."""
-        if not self._docs.get(ids=[source], include=[])["ids"]:
+        if source == _STATE_ID or not self._docs.get(ids=[source], include=[])["ids"]:
             return False
         self._vectors.delete(ref_doc_id=source)
         self._chunks.delete(where={"source": source})

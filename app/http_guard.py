@@ -1,0 +1,134 @@
+"""ASGI guards in front of every route: a request body limit and a same-origin rule for writes."""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Methods that change state; a browser sends them cross-site without asking (forms, fetch
+# with a simple content type), so they must come from the page's own origin.
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _reply(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode("utf-8")
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimit:
+    """Refuses a request body over ``max_bytes`` with 413, by its Content-Length or, when it is
+    streamed without one, as soon as the bytes received pass the limit."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = (f"the request body is larger than {self.max_bytes} bytes, the server's limit "
+                  "(BELEG_MAX_REQUEST_BYTES)")
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    await _reply(send, 400, "malformed Content-Length header")
+                    return
+                if declared > self.max_bytes:
+                    await _reply(send, 413, detail)
+                    return
+        seen = 0
+        started = over = False
+
+        async def counted() -> Message:
+            nonlocal seen, over
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    over = True
+                    raise _BodyTooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            # Once the body is over the limit, whatever the app answers (a framework may turn
+            # the aborted read into its own 400) is replaced by the 413.
+            nonlocal started
+            if over:
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _reply(send, 413, detail)
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _BodyTooLarge:
+            if not started:
+                started = True
+                await _reply(send, 413, detail)
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
+
+
+class SameOriginWrites:
+    """Refuses state-changing requests that a web page of another origin sent (403).
+
+    A browser names the page's origin in ``Origin`` (and ``Sec-Fetch-Site``) on every
+    cross-site POST; command-line clients send neither and pass. Same origin means the
+    ``Origin`` host is the request's own ``Host`` (or ``X-Forwarded-Host`` behind a reverse
+    proxy); other origins pass only when listed in ``allowed`` (BELEG_ALLOWED_ORIGINS).
+    """
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str] = ()) -> None:
+        self.app = app
+        self.allowed = {_origin_of(a.strip()) for a in allowed if a.strip()}
+
+    def _permitted(self, scope: Scope) -> bool:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", ())}
+        origin = headers.get("origin")
+        if origin is None:
+            return headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+        origin = _origin_of(origin)
+        if not origin:  # "null": a sandboxed frame, a file:// page, a redirect
+            return False
+        if origin in self.allowed:
+            return True
+        hosts = {headers.get("host", "").lower()}
+        hosts |= {h.strip().lower() for h in headers.get("x-forwarded-host", "").split(",")}
+        return urlsplit(origin).netloc in hosts - {""}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS \
+                and not self._permitted(scope):
+            logger.warning("refused a cross-origin %s %s", scope.get("method"), scope.get("path"))
+            await _reply(send, 403, "cross-origin writes are refused: send the request from "
+                                    "beleg's own page, or add your site's origin to "
+                                    "BELEG_ALLOWED_ORIGINS")
+            return
+        await self.app(scope, receive, send)
