@@ -300,6 +300,8 @@ class AnswerEngine:
         worker.start()
         splitter = SentenceStream()
         shown: list[str] = []
+        seen = 0  # sentences the model wrote (a garbage or empty reply writes none)
+        declined = False
         try:
             while True:
                 kind, value = deltas.get()
@@ -312,7 +314,9 @@ class AnswerEngine:
                 for sentence in sentences:
                     if not strip_markers(sentence).strip(" .,;:!?"):
                         continue  # a marker that arrived after its sentence
+                    seen += 1
                     if is_not_found(sentence):
+                        declined = True
                         stop.set()
                         continue
                     verdict = verifier.check(sentence)
@@ -334,6 +338,8 @@ class AnswerEngine:
             answer.mode = self.default_mode
         if answer.unverified and not answer.notice:
             answer.notice = messages.text("removed", language, count=len(answer.unverified))
+        if not seen and not declined and not answer.notice:
+            answer.notice = messages.text("empty_reply", language)
 
 
     def _copy_short_answer(self, question: str, selection: Selection, answer: Answer) -> None:

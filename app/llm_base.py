@@ -60,11 +60,20 @@ class LLM(Protocol):
         ...
 
 
+# Characters a reply may have per requested token before we stop reading it, whatever the
+# backend does with max_tokens. Tokens of the vocabularies in use average 3-5 characters of
+# German or English text; 16 leaves room for any of them and still bounds a runaway stream.
+CHARS_PER_TOKEN_CAP = 16
+
+
 class _Collector:
     """Joins streamed deltas, times the first one and forwards them to the caller's callback."""
 
-    def __init__(self, on_token: TokenCallback | None) -> None:
+    def __init__(self, on_token: TokenCallback | None, max_chars: int | None = None) -> None:
         self._on_token = on_token
+        self.max_chars = max_chars
+        self.chars = 0
+        self.capped = False  # the backend wrote past max_chars: the rest was not read
         self._parts: list[str] = []
         self.started = time.monotonic()
         self.first_token_ms: float | None = None
@@ -75,8 +84,12 @@ class _Collector:
         """Record one delta; return True when the caller asked to stop."""
         if not delta:
             return False
+        if self.max_chars is not None and self.chars + len(delta) > self.max_chars:
+            delta = delta[:max(0, self.max_chars - self.chars)]
+            self.capped = True
         if self.first_token_ms is None:
             self.first_token_ms = self.elapsed_ms()
+        self.chars += len(delta)
         self._parts.append(delta)
         if self._on_token is not None:
             try:
@@ -85,7 +98,7 @@ class _Collector:
                 self.callback_failed = True
                 raise
             self.stopped = wants_stop is True
-        return self.stopped
+        return self.stopped or self.capped
 
     def elapsed_ms(self) -> float:
         return (time.monotonic() - self.started) * 1000.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.llm_base import (
+    CHARS_PER_TOKEN_CAP,
     BackendUnavailable,
     ChatResult,
     TokenCallback,
@@ -25,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
 HEALTH_TIMEOUT_S = 3.0
+# A non-streamed reply larger than this is not read to the end (a chat answer of max_tokens
+# tokens is a few KB of JSON).
+MAX_REPLY_BYTES = 4 * 1024 * 1024
 # What a misbehaving server can cause while we read its answer (json, dict access, httpx).
 _PROTOCOL_ERRORS = (httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError, IndexError)
 
@@ -99,9 +104,20 @@ class _HttpBackend:
             yield response  # leaving the block closes the connection, ending the generation
 
     def _post_json(self, path: str, body: dict[str, Any], limit: float) -> dict[str, Any]:
-        response = self._client.post(path, json=body, timeout=limit)
-        response.raise_for_status()
-        data = response.json()
+        """The JSON reply, read within ``limit`` seconds in all and at most MAX_REPLY_BYTES."""
+        started = time.monotonic()
+        raw = bytearray()
+        with self._client.stream("POST", path, json=body, timeout=limit) as response:
+            if response.status_code >= 400:
+                response.read()
+                response.raise_for_status()
+            for piece in response.iter_bytes():
+                raw += piece
+                if len(raw) > MAX_REPLY_BYTES:
+                    raise ValueError(f"the reply is larger than {MAX_REPLY_BYTES} bytes")
+                if time.monotonic() - started > limit:
+                    raise httpx.ReadTimeout("the answer took longer than the time limit")
+        data = json.loads(bytes(raw))
         if not isinstance(data, dict):
             raise TypeError("expected a JSON object")
         return data
@@ -171,7 +187,7 @@ class OpenAICompatibleLLM(_HttpBackend):
         }
         if grammar:  # llama.cpp's server reads it; other OpenAI-compatible servers ignore it
             body["grammar"] = grammar
-        collector = _Collector(on_token)
+        collector = _Collector(on_token, max_chars=max_tokens * CHARS_PER_TOKEN_CAP)
         usage: dict[str, Any] = {}
         try:
             if on_token is None:
@@ -182,6 +198,7 @@ class OpenAICompatibleLLM(_HttpBackend):
             else:
                 with self._post_stream("/chat/completions", body, limit) as response:
                     for line in response.iter_lines():
+                        self._check_deadline(collector, limit)  # also for empty keep-alives
                         if not line.startswith("data:"):
                             continue  # blank separators, comments, "event:" lines
                         payload = line[5:].strip()
@@ -198,7 +215,6 @@ class OpenAICompatibleLLM(_HttpBackend):
                         choices = chunk.get("choices") or [{}]
                         if collector.add((choices[0].get("delta") or {}).get("content") or ""):
                             break
-                        self._check_deadline(collector, limit)
         except _PROTOCOL_ERRORS as exc:
             if collector.callback_failed:
                 raise
@@ -273,11 +289,12 @@ class OllamaLLM(_HttpBackend):
                 "num_ctx": self.n_ctx,
             },
         }
-        collector = _Collector(on_token)
+        collector = _Collector(on_token, max_chars=max_tokens * CHARS_PER_TOKEN_CAP)
         final: dict[str, Any] = {}
         try:
             with self._post_stream("/api/chat", body, limit) as response:
                 for line in response.iter_lines():
+                    self._check_deadline(collector, limit)
                     if not line.strip():
                         continue
                     part = json.loads(line)
@@ -291,7 +308,6 @@ class OllamaLLM(_HttpBackend):
                     if part.get("done"):
                         final = part
                         break
-                    self._check_deadline(collector, limit)
         except _PROTOCOL_ERRORS as exc:
             if collector.callback_failed:
                 raise

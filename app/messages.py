@@ -18,6 +18,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Note: the language model is unavailable ({detail}); "
               "the answer quotes the sources directly.",
     },
+    "empty_reply": {
+        "de": "Hinweis: Das Sprachmodell hat keine verwertbare Antwort geliefert; die Antwort "
+              "zitiert die Quellen direkt.",
+        "en": "Note: the language model returned no usable answer; the answer quotes the "
+              "sources directly.",
+    },
     "no_content": {
         "de": "Die Frage enthält keine Wörter, nach denen ich suchen könnte. Fragen Sie nach "
               "etwas, das in Ihren Dokumenten steht.",

@@ -152,3 +152,24 @@ def test_extractive_mode_never_calls_the_model(fake_library: Any) -> None:
     a = engine.ask("Was wird mit dem Filter monatlich gemacht, wird er gereinigt?",
                    mode="extractive")
     assert a.kind == "answered" and llm.grammars == []
+
+
+def test_an_empty_or_garbage_reply_says_so(fake_library: Any) -> None:
+    """A backend that answers 200 with nothing usable leaves the quote and a notice."""
+    engine = make_engine(fake_library, [Document("pump.txt", PUMP, {})],
+                         llm=CopyLLM("monatlich", statement=""))
+    a = engine.ask("Was wird mit dem Filter monatlich gemacht, wird er gereinigt?")
+    assert a.kind == "answered" and "keine verwertbare Antwort" in a.notice
+    good = make_engine(fake_library, [], llm=CopyLLM(
+        "monatlich", statement="Der Filter wird monatlich gereinigt [1]."))
+    b = good.ask("Was wird mit dem Filter monatlich gemacht, wird er gereinigt?")
+    assert "verwertbare" not in b.notice
+
+
+def test_backend_addresses_stay_out_of_the_notice(fake_library: Any) -> None:
+    llm = CopyLLM("", error=BackendUnavailable(
+        "openai backend at http://10.1.2.3:8000/v1 is unreachable (connection refused)",
+        backend="copy"))
+    engine = make_engine(fake_library, [Document("pump.txt", PUMP, {})], llm=llm)
+    a = engine.ask("Was wird mit dem Filter monatlich gemacht, wird er gereinigt?")
+    assert "connection refused" in a.notice and "10.1.2.3" not in a.notice

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
@@ -88,6 +89,19 @@ class FakeHandler(BaseHTTPRequestHandler):
             return
         pieces = [f"w{i} " for i in range(400)] if model == "trickle" else PIECES
         delay = 0.02 if model == "trickle" else 0.01
+        if model == "endless":  # ignores max_tokens and never stops
+            self._stream((self._sse_line(f"w{i} ") for i in itertools.count()),
+                         "text/event-stream", 0.0005)
+            return
+        if model == "keepalive":  # only SSE comments, forever: no token ever arrives
+            self._stream(iter(lambda: b": ping\n\n", None), "text/event-stream", 0.01)
+            return
+        if model == "bloat":  # a 200 reply whose body never ends
+            self._stream(iter(lambda: b" " * 65536, None), "application/json", 0.0)
+            return
+        if model == "garbage":
+            self._send(200, {"unexpected": "shape"})
+            return
         if self.path == "/v1/chat/completions":
             if not body.get("stream"):
                 self._send(
@@ -113,6 +127,11 @@ class FakeHandler(BaseHTTPRequestHandler):
             self._stream(self._ndjson(model, pieces), "application/x-ndjson", delay)
         else:
             self._send(404, {"error": "not found"})
+
+    @staticmethod
+    def _sse_line(content: str) -> bytes:
+        data = {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+        return f"data: {json.dumps(data)}\n\n".encode()
 
     @staticmethod
     def _sse(model: str, pieces: list[str]) -> Iterator[bytes]:
@@ -251,6 +270,34 @@ def test_openai_early_stop_ends_the_stream(server: FakeServer) -> None:
     time.sleep(0.5)
     assert server.client_hung_up, "the connection stayed open after the early stop"
     assert server.lines_sent < 100
+
+
+def test_a_runaway_stream_is_cut_at_our_own_cap(server: FakeServer) -> None:
+    """A backend that ignores max_tokens and streams forever is read only up to
+    max_tokens x CHARS_PER_TOKEN_CAP characters, and the connection is closed."""
+    from app.llm_base import CHARS_PER_TOKEN_CAP
+
+    got: list[str] = []
+    started = time.monotonic()
+    result = openai_llm(server.url, model="endless").chat(
+        MESSAGES, max_tokens=20, on_token=lambda d: got.append(d) is not None)
+    assert len(result.text) <= 20 * CHARS_PER_TOKEN_CAP and result.text.startswith("w0 w1 ")
+    assert time.monotonic() - started < 10.0
+    time.sleep(0.5)
+    assert server.client_hung_up
+
+
+def test_keepalives_without_tokens_hit_the_deadline(server: FakeServer) -> None:
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match="did not answer within"):
+        openai_llm(server.url, model="keepalive", timeout=1.0).chat(
+            MESSAGES, on_token=lambda d: False)
+    assert time.monotonic() - started < 5.0
+
+
+def test_an_endless_json_reply_is_not_read_to_the_end(server: FakeServer) -> None:
+    with pytest.raises(BackendUnavailable):
+        openai_llm(server.url, model="bloat", timeout=30.0).chat(MESSAGES)
 
 
 def test_openai_dead_port_fails_fast(dead_url: str) -> None:
