@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from app.answer.defang import defang
 from app.engine import AnswerEngine, LimitError, QuestionError
-from app.http_guard import BodyLimit, SameOriginWrites
+from app.http_guard import BodyLimit, ClosedPaths, LoginThrottle, SameOriginWrites
 from app.library import IngestReport, Library
 from app.names import NameError_, checked_name
 from ingest.documents import Document, IngestError
@@ -298,4 +298,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             if api_token else None
         gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login)
 
-    return BodyLimit(SameOriginWrites(app, allowed_origins), max_request_bytes)
+    closed = ["/gradio_api/upload"]
+    if not open_docs:  # the mounted chat app would otherwise serve its own
+        closed += ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
+    guarded = LoginThrottle(ClosedPaths(SameOriginWrites(app, allowed_origins), closed))
+    return BodyLimit(guarded, max_request_bytes)

@@ -132,3 +132,71 @@ class SameOriginWrites:
                                     "BELEG_ALLOWED_ORIGINS")
             return
         await self.app(scope, receive, send)
+
+
+class ClosedPaths:
+    """Answers 404 for framework routes beleg does not offer: Gradio's file upload (the chat
+    has no upload component, yet the route would keep any file sent to it) and, with a token,
+    the frameworks' API documentation pages."""
+
+    def __init__(self, app: ASGIApp, paths: Iterable[str]) -> None:
+        self.app = app
+        self.paths = frozenset(p.rstrip("/") for p in paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path, root = scope.get("path", ""), scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            if path.rstrip("/") in self.paths:
+                await _reply(send, 404, "not found")
+                return
+        await self.app(scope, receive, send)
+
+
+# Failed logins allowed per client address within the window before 429. Five a minute lets a
+# person mistype a few times; a guesser gets 7,200 tries a day instead of thousands a second.
+LOGIN_FAILURES = 5
+LOGIN_WINDOW_S = 60.0
+
+
+class LoginThrottle:
+    """Counts failed logins (a 4xx answer to POST .../login) per client address and refuses
+    further attempts with 429 once LOGIN_FAILURES fell within LOGIN_WINDOW_S."""
+
+    def __init__(self, app: ASGIApp, failures: int = LOGIN_FAILURES,
+                 window_s: float = LOGIN_WINDOW_S) -> None:
+        import time
+
+        self.app = app
+        self.failures = failures
+        self.window_s = window_s
+        self._clock = time.monotonic
+        self._seen: dict[str, list[float]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (scope["type"] == "http" and scope.get("method") == "POST"
+                and scope.get("path", "").rstrip("/").endswith("/login")):
+            await self.app(scope, receive, send)
+            return
+        client = (scope.get("client") or ("?", 0))[0]
+        now = self._clock()
+        recent = [t for t in self._seen.get(client, []) if now - t < self.window_s]
+        if len(self._seen) > 10_000:  # a flood of addresses must not grow this without end
+            self._seen.clear()
+        self._seen[client] = recent
+        if len(recent) >= self.failures:
+            wait = int(self.window_s - (now - recent[0])) + 1
+            body = json.dumps({"detail": f"too many failed logins; try again in {wait} s"})
+            await send({"type": "http.response.start", "status": 429,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"retry-after", str(wait).encode())]})
+            await send({"type": "http.response.body", "body": body.encode()})
+            return
+
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start" and 400 <= message["status"] < 500:
+                self._seen.setdefault(client, []).append(self._clock())
+            await send(message)
+
+        await self.app(scope, receive, watched)

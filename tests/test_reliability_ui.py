@@ -1,0 +1,36 @@
+"""The web chat's own routes under hostile use, on real servers with the Gradio app mounted:
+Gradio's unused upload route is closed, failed logins are throttled, and with a token the API
+documentation is not public."""
+from __future__ import annotations
+
+import httpx
+from servers import TOKEN, LiveServer, live_server, token_server  # noqa: F401 (fixtures)
+
+from app.http_guard import LOGIN_FAILURES
+
+
+def test_gradio_upload_route_is_closed(live_server: LiveServer) -> None:  # noqa: F811
+    with live_server.client(timeout=30) as http:
+        r = http.post("/gradio_api/upload", files=[("files", ("x.txt", b"a" * 100_000))])
+        assert r.status_code == 404
+        assert http.get("/").status_code == 200  # the chat itself is still served
+
+
+def test_failed_logins_are_throttled(token_server: LiveServer) -> None:  # noqa: F811
+    with httpx.Client(base_url=token_server.url, timeout=30, trust_env=False) as http:
+        for _ in range(LOGIN_FAILURES):
+            r = http.post("/login", data={"username": "x", "password": "wrong"})
+            assert r.status_code == 400, r.text
+        r = http.post("/login", data={"username": "x", "password": "wrong"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+        # Once throttled, even the right password waits: guessing gains nothing.
+        assert http.post("/login", data={"username": "x", "password": TOKEN}).status_code == 429
+
+
+def test_api_docs_are_closed_with_a_token(token_server: LiveServer,  # noqa: F811
+                                          live_server: LiveServer) -> None:  # noqa: F811
+    with httpx.Client(base_url=token_server.url, timeout=30, trust_env=False) as http:
+        for path in ("/openapi.json", "/docs", "/redoc"):
+            assert http.get(path).status_code in (401, 404), path
+    with httpx.Client(base_url=live_server.url, timeout=30, trust_env=False) as http:
+        assert http.get("/openapi.json").status_code == 200  # open without a token
