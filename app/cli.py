@@ -5,6 +5,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,11 +28,25 @@ def _settings(args: argparse.Namespace) -> Settings:
     return s
 
 
+@contextmanager
+def _writing(settings: Settings) -> Iterator[None]:
+    """A CLI write on the embedded store waits for no server: it refuses while one runs."""
+    if settings.chroma_url:  # a Chroma server arbitrates between processes itself
+        yield
+        return
+    from store.serve_lock import exclusive_write
+
+    with exclusive_write(settings.data_dir):
+        yield
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from app.wiring import build_library
 
-    library = build_library(settings=_settings(args))
-    report = library.add_paths([Path(p) for p in args.paths], progress=not args.json)
+    settings = _settings(args)
+    with _writing(settings):
+        library = build_library(settings=settings)
+        report = library.add_paths([Path(p) for p in args.paths], progress=not args.json)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -87,13 +103,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_documents(args: argparse.Namespace) -> int:
     from app.wiring import build_library
 
-    library = build_library(settings=_settings(args))
+    settings = _settings(args)
     if args.action == "remove":
-        missing = [s for s in args.sources if not library.remove(s)]
+        with _writing(settings):
+            library = build_library(settings=settings)
+            missing = [s for s in args.sources if not library.remove(s)]
         for s in missing:
             print(f"error: no document named '{s}' (see `beleg documents`)", file=sys.stderr)
         return EXIT_INPUT if missing else 0
-    docs = library.documents()
+    docs = build_library(settings=settings).documents()
     if args.json:
         print(json.dumps([{"source": d.source, "hash": d.hash, "chunks": d.chunks,
                            "metadata": d.metadata} for d in docs], ensure_ascii=False))
@@ -118,6 +136,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from app.wiring import build_engine
 
     settings = _settings(args)
+    lock = None
+    if not settings.chroma_url:  # CLI writes refuse while this server owns the embedded store
+        from store.serve_lock import hold_for_serving
+
+        lock = hold_for_serving(settings.data_dir, f"http://{settings.host}:{settings.port}")
     engine = build_engine(settings)
     if engine.llm is not None and hasattr(engine.llm, "warm_up"):
         engine.llm.warm_up()
@@ -125,8 +148,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                      max_request_bytes=settings.max_request_bytes,
                      allowed_origins=settings.allowed_origin_list)
     logger.info("serving on http://%s:%d", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                    proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+    finally:
+        if lock is not None:
+            lock.close()
     return 0
 
 

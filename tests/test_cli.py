@@ -200,3 +200,27 @@ def test_dead_chroma_server_exits_with_message(env: Path, monkeypatch: pytest.Mo
     rc = main(["documents"])
     assert rc == 4
     assert "chroma run" in capsys.readouterr().err
+
+
+def test_cli_writes_refuse_while_a_server_owns_the_store(
+        env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`beleg ingest` / `documents remove` beside a running `beleg serve` on the embedded
+    store once left the server counting documents it never found, then failing with 500."""
+    from store.serve_lock import hold_for_serving
+
+    doc = tmp_path / "neu.txt"
+    doc.write_text("Eine neue Notiz über den Hafen von Rason.", encoding="utf-8")
+    lock = hold_for_serving(env, "http://127.0.0.1:7860")  # what `beleg serve` takes
+    try:
+        assert main(["ingest", str(doc)]) == 4
+        err = capsys.readouterr().err
+        assert "POST /api/documents" in err and "http://127.0.0.1:7860" in err
+        assert main(["documents", "remove", SEED_NAME]) == 4
+        assert "BELEG_CHROMA_URL" in capsys.readouterr().err
+        assert main(["documents", "--json"]) == 0  # reading is fine
+        assert [d["source"] for d in json.loads(capsys.readouterr().out)] == [SEED_NAME]
+    finally:
+        lock.close()
+    assert main(["ingest", str(doc), "--json"]) == 0  # the server stopped: writes work again
+    assert json.loads(capsys.readouterr().out)["added"] == ["neu.txt"]
+    assert main(["documents", "remove", "neu.txt"]) == 0
