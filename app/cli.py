@@ -117,7 +117,8 @@ def cmd_documents(args: argparse.Namespace) -> int:
                            "metadata": d.metadata} for d in docs], ensure_ascii=False))
     else:
         for d in docs:
-            print(f"{d.source}\t{d.chunks} chunks\t{d.metadata.get('date', '')}")
+            flag = "\tinstruction-like text" if d.metadata.get("instruction_like") else ""
+            print(f"{d.source}\t{d.chunks} chunks\t{d.metadata.get('date', '')}{flag}")
     return 0
 
 

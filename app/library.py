@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.documents import Document, IngestError
+from ingest.instructions import instruction_spans
 from ingest.loaders import load_document, supported_suffixes
 from ingest.sentences import sentence_spans
 from store.collection import ChunkStore, SentenceSpan, StoredDocument
@@ -60,6 +61,12 @@ class Library:
         old_hash = self.store.document_hash(doc.source)
         if old_hash == doc.hash:
             return "unchanged"
+        flagged = instruction_spans(doc.text)
+        if flagged:  # shown in the document list; the text stays data, quoted like any other
+            logger.warning("%s holds %d instruction-like passage(s), e.g. %r", doc.source,
+                           len(flagged), doc.text[flagged[0][0]:flagged[0][1]])
+            doc = replace(doc, metadata={**doc.metadata,
+                                         "instruction_like": [list(s) for s in flagged[:20]]})
         chunks = chunk_document(doc, self.chunking)
         sentences = [SentenceSpan(c.id, c.source, c.start + s, c.start + e)
                      for c in chunks for s, e in sentence_spans(c.text)]
