@@ -15,6 +15,10 @@ from app.settings import Settings, SettingsError
 logger = logging.getLogger("beleg")
 
 EXIT_USAGE, EXIT_INPUT, EXIT_UNAVAILABLE = 2, 3, 4
+# On SIGTERM, requests still running get this long to finish before the server exits anyway.
+# Longer than a generated answer's time limit would keep a stuck backend from holding the
+# shutdown; an extractive answer takes well under a second.
+SHUTDOWN_GRACE_S = 10
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -151,7 +155,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                    proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+                    proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     finally:
         if lock is not None:
             lock.close()
