@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from app.names import NameError_, checked_name
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.documents import Document, IngestError
 from ingest.instructions import instruction_spans
@@ -57,7 +58,14 @@ class Library:
         self.chunking = chunking or ChunkingConfig()
 
     def add_document(self, doc: Document) -> str:
-        """Store one document; returns 'added', 'replaced' or 'unchanged'."""
+        """Store one document; returns 'added', 'replaced' or 'unchanged'.
+
+        The name follows the same rule as an upload's (app/names.py), so every stored
+        document can be read and removed through the API too."""
+        try:
+            checked_name(doc.source, allow_folders=True)
+        except NameError_ as exc:
+            raise IngestError(doc.source, str(exc)) from None
         old_hash = self.store.document_hash(doc.source)
         if old_hash == doc.hash:
             return "unchanged"

@@ -315,3 +315,14 @@ def test_instruction_like_passages_are_flagged(fake_library) -> None:  # type: i
     assert "instruction_like" not in meta["sauber.txt"]
     stored = fake_library.store.document("faehre.txt")
     assert stored is not None and stored.text == text  # kept as data, byte for byte
+
+
+def test_cli_ingest_follows_the_upload_name_rule(lib: Library, tmp_path: Path) -> None:
+    """A name the API would refuse is refused here too, so every stored document can be read
+    and removed over HTTP."""
+    reserved = write(tmp_path / "__intern.txt", P1)
+    good = write(tmp_path / "gut.txt", P2)
+    report = lib.add_paths([reserved, good])
+    assert report.added == ["gut.txt"]
+    (path, reason), = report.failed
+    assert "reserved" in reason
