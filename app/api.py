@@ -21,7 +21,7 @@ from app.answer.defang import defang
 from app.engine import AnswerEngine, LimitError, QuestionError
 from app.http_guard import BodyLimit, ClosedPaths, LoginThrottle, SameOriginWrites
 from app.library import IngestReport, Library
-from app.names import NameError_, checked_name
+from app.names import DocumentNameError, checked_name, is_document_name
 from ingest.documents import Document, IngestError
 from ingest.loaders import load_document
 from store.collection import StoreError
@@ -185,7 +185,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
 
     @app.get("/api/documents/{source:path}", dependencies=[Depends(auth)])
     def document(source: str) -> dict[str, Any]:
-        doc = engine.retriever.store.document(source) if _readable(source) else None
+        doc = engine.retriever.store.document(source) if is_document_name(source) else None
         if doc is None:
             raise HTTPException(404, f"no document named '{source}'")
         return {"source": doc.source, "text": doc.text, "metadata": doc.metadata}
@@ -202,7 +202,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                 shown = repr(f.filename)[1:-1][:120] if f.filename else f"file {i + 1}"
                 try:
                     name = checked_name(f.filename)
-                except NameError_ as exc:
+                except DocumentNameError as exc:
                     report.failed.append((shown, str(exc)))
                     continue
                 data = f.file.read(max_upload_bytes + 1)
@@ -224,16 +224,9 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                 getattr(report, library.add_document(doc)).append(doc.source)
         return JSONResponse(report.to_dict())
 
-    def _readable(source: str) -> bool:
-        try:
-            checked_name(source, allow_folders=True)
-        except NameError_:
-            return False
-        return True
-
     @app.delete("/api/documents/{source:path}", dependencies=[Depends(auth)])
     def delete(source: str) -> dict[str, Any]:
-        if not _readable(source) or not engine.retriever.store.remove(source):
+        if not is_document_name(source) or not engine.retriever.store.remove(source):
             raise HTTPException(404, f"no document named '{source}'")
         return {"removed": source}
 

@@ -1,8 +1,9 @@
-"""ASGI guards in front of every route: a request body limit and a same-origin rule for writes."""
+"""ASGI guards in front of every route: body limit, same-origin writes, closed paths, login throttle."""
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,11 +25,12 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _reply(send: Send, status: int, detail: str) -> None:
+async def _reply(send: Send, status: int, detail: str,
+                 headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"detail": detail}).encode("utf-8")
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+                            (b"content-length", str(len(body)).encode()), *headers]})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -166,8 +168,6 @@ class LoginThrottle:
 
     def __init__(self, app: ASGIApp, failures: int = LOGIN_FAILURES,
                  window_s: float = LOGIN_WINDOW_S) -> None:
-        import time
-
         self.app = app
         self.failures = failures
         self.window_s = window_s
@@ -187,11 +187,8 @@ class LoginThrottle:
         self._seen[client] = recent
         if len(recent) >= self.failures:
             wait = int(self.window_s - (now - recent[0])) + 1
-            body = json.dumps({"detail": f"too many failed logins; try again in {wait} s"})
-            await send({"type": "http.response.start", "status": 429,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"retry-after", str(wait).encode())]})
-            await send({"type": "http.response.body", "body": body.encode()})
+            await _reply(send, 429, f"too many failed logins; try again in {wait} s",
+                         [(b"retry-after", str(wait).encode())])
             return
 
         async def watched(message: Message) -> None:

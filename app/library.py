@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from app.names import NameError_, checked_name
+from app.names import DocumentNameError, checked_name
 from ingest.chunking import ChunkingConfig, chunk_document
 from ingest.documents import Document, IngestError
 from ingest.instructions import instruction_spans
@@ -64,7 +64,7 @@ class Library:
         document can be read and removed through the API too."""
         try:
             checked_name(doc.source, allow_folders=True)
-        except NameError_ as exc:
+        except DocumentNameError as exc:
             raise IngestError(doc.source, str(exc)) from None
         old_hash = self.store.document_hash(doc.source)
         if old_hash == doc.hash:

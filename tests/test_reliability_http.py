@@ -25,7 +25,7 @@ from app.engine import (
 )
 from app.library import Library
 from app.messages import public_detail
-from app.names import NameError_, checked_name
+from app.names import DocumentNameError, checked_name
 from ingest.documents import Document
 from store.retrieval import HybridRetriever
 
@@ -155,7 +155,7 @@ def test_name_rules() -> None:
     assert checked_name("../../etc/passwd") == "passwd"
     assert checked_name("ordner/datei.txt", allow_folders=True) == "ordner/datei.txt"
     for bad in ("", "a/../b.txt", "x\ny"):
-        with pytest.raises(NameError_):
+        with pytest.raises(DocumentNameError):
             checked_name(bad, allow_folders=True)
 
 
