@@ -7,7 +7,7 @@ import secrets
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -19,7 +19,8 @@ from pydantic_core import PydanticCustomError
 
 from app.answer.defang import defang
 from app.engine import AnswerEngine, LimitError, QuestionError
-from app.http_guard import BodyLimit, ClosedPaths, LoginThrottle, SameOriginWrites
+from app.http_guard import (BodyLimit, ClosedPaths, LoginThrottle, SameOriginWrites, Scope,
+                             SessionRequired, cookies, header)
 from app.library import IngestReport, Library
 from app.names import DocumentNameError, checked_name, is_document_name
 from ingest.documents import Document, IngestError
@@ -81,6 +82,29 @@ class ChatRequest(BaseModel):
 
 def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+# Gradio's session routes that it leaves open even with its login on.
+SESSION_ROUTES = ("/gradio_api/reset", "/gradio_api/cancel", "/gradio_api/heartbeat")
+
+
+def _session_check(app: FastAPI, api_token: str) -> Callable[[Scope], bool]:
+    """True for a request from a logged-in chat session (Gradio's access-token cookie names a
+    live login) or one that carries the API token."""
+    from starlette.routing import Mount
+
+    chat = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "tokens"))
+    expected = f"Bearer {api_token}".encode("utf-8")
+
+    def check(scope: Scope) -> bool:
+        given = header(scope, b"authorization").encode("latin-1")
+        if secrets.compare_digest(given, expected):
+            return True
+        jar = cookies(scope)
+        names = (f"access-token-{chat.cookie_id}", f"access-token-unsecure-{chat.cookie_id}")
+        return any(jar.get(n) in chat.tokens for n in names if jar.get(n))
+
+    return check
 
 
 def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = "",
@@ -294,5 +318,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     closed = ["/gradio_api/upload"]
     if not open_docs:  # the mounted chat app would otherwise serve its own
         closed += ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
-    guarded = LoginThrottle(ClosedPaths(SameOriginWrites(app, allowed_origins), closed))
+    inner: Any = SameOriginWrites(app, allowed_origins)
+    if api_token and with_ui:
+        inner = SessionRequired(inner, SESSION_ROUTES, _session_check(app, api_token))
+    guarded = LoginThrottle(ClosedPaths(inner, closed))
     return BodyLimit(guarded, max_request_bytes)

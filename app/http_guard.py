@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from http.cookies import CookieError, SimpleCookie
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
@@ -154,6 +155,48 @@ class ClosedPaths:
                 await _reply(send, 404, "not found")
                 return
         await self.app(scope, receive, send)
+
+
+class SessionRequired:
+    """With a token, answers 401 on the chat's session routes (reset, cancel, heartbeat) unless
+    the request comes from a logged-in browser session or carries the token; Gradio leaves those
+    routes open even when its login is on."""
+
+    def __init__(self, app: ASGIApp, prefixes: Iterable[str],
+                 allowed: Callable[[Scope], bool]) -> None:
+        self.app = app
+        self.prefixes = tuple(p.rstrip("/") for p in prefixes)
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path, root = scope.get("path", ""), scope.get("root_path", "")
+            if root and path.startswith(root):
+                path = path[len(root):]
+            path = path.rstrip("/")
+            if any(path == p or path.startswith(p + "/") for p in self.prefixes) \
+                    and not self.allowed(scope):
+                await _reply(send, 401, "log in first")
+                return
+        await self.app(scope, receive, send)
+
+
+def header(scope: Scope, name: bytes) -> str:
+    """The first value of header ``name`` (lower case) in ``scope``, or ""."""
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def cookies(scope: Scope) -> dict[str, str]:
+    """The request's cookies by name."""
+    jar = SimpleCookie()
+    try:
+        jar.load(header(scope, b"cookie"))
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
 
 
 # Failed logins allowed per client address within the window before 429. Five a minute lets a

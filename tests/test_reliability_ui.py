@@ -16,6 +16,27 @@ def test_gradio_upload_route_is_closed(live_server: LiveServer) -> None:  # noqa
         assert http.get("/").status_code == 200  # the chat itself is still served
 
 
+SESSION_PROBES = [("post", "/gradio_api/reset", {"json": {"event_id": "x"}}),
+                  ("post", "/gradio_api/cancel", {"json": {"session_hash": "x", "fn_index": 0,
+                                                           "event_id": "x"}}),
+                  ("get", "/gradio_api/heartbeat/x", {})]
+
+
+def test_session_routes_need_a_login_with_a_token(token_server: LiveServer) -> None:  # noqa: F811
+    # Runs before the throttle test below, which locks this address out of /login for a minute.
+    with httpx.Client(base_url=token_server.url, timeout=30, trust_env=False) as anon:
+        for method, path, kwargs in SESSION_PROBES:
+            assert getattr(anon, method)(path, **kwargs).status_code == 401, path
+    with httpx.Client(base_url=token_server.url, timeout=30, trust_env=False) as user:
+        assert user.post("/login", data={"username": "x", "password": TOKEN}).status_code == 200
+        r = user.post("/gradio_api/reset", json={"event_id": "x"})
+        assert r.status_code == 200, r.text
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=token_server.url, timeout=30, trust_env=False,
+                      headers=bearer) as api:
+        assert api.post("/gradio_api/reset", json={"event_id": "x"}).status_code == 200
+
+
 def test_failed_logins_are_throttled(token_server: LiveServer) -> None:  # noqa: F811
     with httpx.Client(base_url=token_server.url, timeout=30, trust_env=False) as http:
         for _ in range(LOGIN_FAILURES):
