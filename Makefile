@@ -12,7 +12,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup run test test-fast bench eval browser lint clean
+.PHONY: setup run test test-fast bench eval reliability browser lint clean
 
 setup: $(STAMP)
 
@@ -63,6 +63,11 @@ eval: setup
 	$(VENV)/bin/beleg-eval xquad $(XQUAD)/xquad.de.dev.json \
 	  --translated-questions $(XQUAD)/xquad.en.dev.json --answers --modes generated \
 	  --unanswerable-split --limit $(XQUAD_LIMIT) --out reports/xquad-answers-generated
+
+# The whole battery against real servers (about an hour; the soak alone is 30 min). It writes
+# docs/reliability.md; CI runs the fast subset (tests/test_reliability_*.py) inside `make test`.
+reliability: setup
+	$(VENV)/bin/beleg-eval reliability --out reports/reliability --doc docs/reliability.md
 
 lint: setup
 	$(VENV)/bin/ruff check ingest store app evals tests

@@ -19,8 +19,16 @@ from pydantic_core import PydanticCustomError
 
 from app.answer.defang import defang
 from app.engine import AnswerEngine, LimitError, QuestionError
-from app.http_guard import (BodyLimit, ClosedPaths, LoginThrottle, SameOriginWrites, Scope,
-                             SessionRequired, cookies, header)
+from app.http_guard import (
+    BodyLimit,
+    ClosedPaths,
+    LoginThrottle,
+    SameOriginWrites,
+    Scope,
+    SessionRequired,
+    cookies,
+    header,
+)
 from app.library import IngestReport, Library
 from app.names import DocumentNameError, checked_name, is_document_name
 from ingest.documents import Document, IngestError
@@ -94,7 +102,7 @@ def _session_check(app: FastAPI, api_token: str) -> Callable[[Scope], bool]:
     from starlette.routing import Mount
 
     chat = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "tokens"))
-    expected = f"Bearer {api_token}".encode("utf-8")
+    expected = f"Bearer {api_token}".encode()
 
     def check(scope: Scope) -> bool:
         given = header(scope, b"authorization").encode("latin-1")

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from http.cookies import CookieError, SimpleCookie
 from collections.abc import Awaitable, Callable, Iterable
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 

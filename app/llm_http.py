@@ -105,9 +105,21 @@ class _HttpBackend:
 
     def _post_json(self, path: str, body: dict[str, Any], limit: float) -> dict[str, Any]:
         """The JSON reply, read within ``limit`` seconds in all and at most MAX_REPLY_BYTES."""
+        data = self._read_json("POST", path, body, limit)
+        if not isinstance(data, dict):
+            raise TypeError("expected a JSON object")
+        return data
+
+    def _get_json(self, path: str) -> Any:
+        return self._read_json("GET", path, None, HEALTH_TIMEOUT_S)
+
+    def _read_json(self, method: str, path: str, body: dict[str, Any] | None,
+                   limit: float) -> Any:
+        """A JSON reply read within ``limit`` seconds in all (not per read: a server that
+        drips bytes forever is cut off too) and at most MAX_REPLY_BYTES."""
         started = time.monotonic()
         raw = bytearray()
-        with self._client.stream("POST", path, json=body, timeout=limit) as response:
+        with self._client.stream(method, path, json=body, timeout=limit) as response:
             if response.status_code >= 400:
                 response.read()
                 response.raise_for_status()
@@ -117,15 +129,7 @@ class _HttpBackend:
                     raise ValueError(f"the reply is larger than {MAX_REPLY_BYTES} bytes")
                 if time.monotonic() - started > limit:
                     raise httpx.ReadTimeout("the answer took longer than the time limit")
-        data = json.loads(bytes(raw))
-        if not isinstance(data, dict):
-            raise TypeError("expected a JSON object")
-        return data
-
-    def _get_json(self, path: str) -> Any:
-        response = self._client.get(path, timeout=HEALTH_TIMEOUT_S)
-        response.raise_for_status()
-        return response.json()
+        return json.loads(bytes(raw))
 
     def _failure(self, exc: Exception, limit: float) -> BackendUnavailable:
         logger.debug("%s backend failure", self.name, exc_info=exc)
@@ -192,15 +196,22 @@ class OpenAICompatibleLLM(_HttpBackend):
         try:
             if on_token is None:
                 data = self._post_json("/chat/completions", body, limit)
-                message = (data.get("choices") or [{}])[0].get("message") or {}
+                choices = data.get("choices")
+                if not isinstance(choices, list) or not choices:
+                    raise BackendUnavailable(
+                        f"openai backend at {self.base_url} sent a reply without 'choices': "
+                        "not an OpenAI chat completion", backend=self.name)
+                message = choices[0].get("message") or {}
                 collector.add(message.get("content") or "")
                 usage = data.get("usage") or {}
             else:
+                events = 0
                 with self._post_stream("/chat/completions", body, limit) as response:
                     for line in response.iter_lines():
                         self._check_deadline(collector, limit)  # also for empty keep-alives
                         if not line.startswith("data:"):
                             continue  # blank separators, comments, "event:" lines
+                        events += 1
                         payload = line[5:].strip()
                         if payload == "[DONE]":
                             break
@@ -215,6 +226,11 @@ class OpenAICompatibleLLM(_HttpBackend):
                         choices = chunk.get("choices") or [{}]
                         if collector.add((choices[0].get("delta") or {}).get("content") or ""):
                             break
+                if not events:
+                    raise BackendUnavailable(
+                        f"openai backend at {self.base_url} sent no server-sent events "
+                        f"(content type {response.headers.get('content-type', 'none')!r}): "
+                        "not an OpenAI chat completion stream", backend=self.name)
         except _PROTOCOL_ERRORS as exc:
             if collector.callback_failed:
                 raise
@@ -238,9 +254,10 @@ class OpenAICompatibleLLM(_HttpBackend):
         except Exception as exc:  # noqa: BLE001 - health() must never raise
             return _health(self.name, self.model, False, str(self._failure(exc, HEALTH_TIMEOUT_S)))
         try:
-            served = [str(m.get("id")) for m in listing.get("data", [])]
-        except (AttributeError, TypeError):
-            served = []
+            served = [str(m.get("id")) for m in listing["data"]]
+        except (AttributeError, TypeError, KeyError):
+            return _health(self.name, self.model, False,
+                           f"{self.base_url}/models did not answer with an OpenAI model list")
         if served and self.model not in served:
             return _health(
                 self.name,

@@ -333,6 +333,45 @@ def run_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_reliability_parser(subparsers: Any) -> None:
+    from evals.reliability.battery import STAGES
+
+    p = subparsers.add_parser("reliability", help="bad inputs, backend faults, crashes, load "
+                                                  "and soak against real servers")
+    p.add_argument("--out", type=Path, required=True, help="work and results folder")
+    p.add_argument("--doc", type=Path, default=None,
+                   help="write the markdown report here (e.g. docs/reliability.md)")
+    p.add_argument("--stages", default=",".join(STAGES),
+                   help=f"comma-separated subset of: {','.join(STAGES)}")
+    p.add_argument("--load-seconds", type=float, default=120.0,
+                   help="duration of each load run (default 120)")
+    p.add_argument("--soak-minutes", type=float, default=30.0,
+                   help="duration of the soak (default 30)")
+    p.add_argument("--kill-runs", type=int, default=5, help="kill -9 rounds during ingest")
+    p.add_argument("--render-only", action="store_true",
+                   help="only render OUT/results.json into --doc")
+    p.set_defaults(func=run_reliability)
+
+
+def run_reliability(args: argparse.Namespace) -> int:
+    from evals.reliability.battery import STAGES, Battery
+    from evals.reliability.report import render
+
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        sys.stderr.write(f"error: unknown stages {unknown}; known: {', '.join(STAGES)}\n")
+        return 2
+    battery = Battery(args.out, load_seconds=args.load_seconds,
+                      soak_minutes=args.soak_minutes, kill_runs=args.kill_runs)
+    if not args.render_only:
+        battery.run(stages)
+    if args.doc:
+        render(battery.results, args.doc, "make reliability")
+    sys.stdout.write(json.dumps(battery.results.get("seconds", {})) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="beleg-eval", description="Evaluate beleg's answers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -342,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_claims_parser(subparsers)
     _add_xquad_parser(subparsers)
     _add_calibrate_parser(subparsers)
+    _add_reliability_parser(subparsers)
     return parser
 
 

@@ -300,6 +300,17 @@ def test_an_endless_json_reply_is_not_read_to_the_end(server: FakeServer) -> Non
         openai_llm(server.url, model="bloat", timeout=30.0).chat(MESSAGES)
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_that_is_not_a_chat_completion_is_a_backend_failure(server: FakeServer,
+                                                                     stream: bool) -> None:
+    # A 200 with the wrong shape used to pass as an empty answer; it names the problem now.
+    on_token = (lambda _d: False) if stream else None
+    with pytest.raises(BackendUnavailable) as err:
+        openai_llm(server.url, "garbage").chat([{"role": "user", "content": "q"}],
+                                               on_token=on_token)
+    assert ("server-sent events" if stream else "'choices'") in str(err.value)
+
+
 def test_openai_dead_port_fails_fast(dead_url: str) -> None:
     started = time.monotonic()
     with pytest.raises(BackendUnavailable, match="not reachable") as info:

@@ -1,0 +1,1 @@
+"""The reliability battery: bad inputs, backend faults, crashes, load and soak against a real server."""
