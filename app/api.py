@@ -30,6 +30,7 @@ from app.http_guard import (
     header,
 )
 from app.library import IngestReport, Library
+from app.messages import public_detail
 from app.names import DocumentNameError, checked_name, is_document_name
 from ingest.documents import Document, IngestError
 from ingest.loaders import load_document
@@ -147,6 +148,12 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         status = 400 if any(e.get("type") == "invalid_unicode" for e in errors) else 422
         return JSONResponse({"detail": f"malformed request ({where})"}, status_code=status)
 
+    @app.exception_handler(StoreError)
+    async def store_failed(_request: Request, exc: StoreError) -> JSONResponse:
+        # A dead Chroma server or a full disk: the request may be retried, nothing was lost.
+        return JSONResponse({"detail": public_detail(str(exc), 300)}, status_code=503,
+                            headers={"Retry-After": "5"})
+
     @app.get("/api/health")
     def health() -> JSONResponse:
         body: dict[str, Any] = {"status": "ok", "mode": engine.default_mode}
@@ -178,8 +185,6 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             raise HTTPException(413, str(exc)) from exc
         except QuestionError as exc:
             raise HTTPException(400, str(exc)) from exc
-        except StoreError as exc:
-            raise HTTPException(503, str(exc)) from exc
         if not stream:
             final = None
             for event in events:
@@ -189,11 +194,14 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
 
         def gen() -> Iterator[str]:
             yield _sse("sources", [s.to_dict() for s in first.data])
-            for event in events:
-                if event.kind == "token":
-                    yield _sse("token", {"text": event.data})
-                elif event.kind == "final":
-                    yield _sse("final", event.data.to_dict())
+            try:
+                for event in events:
+                    if event.kind == "token":
+                        yield _sse("token", {"text": event.data})
+                    elif event.kind == "final":
+                        yield _sse("final", event.data.to_dict())
+            except StoreError as exc:  # the status line is sent already: say it in the stream
+                yield _sse("error", {"detail": public_detail(str(exc), 300)})
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 

@@ -9,6 +9,8 @@ from typing import Any
 import gradio as gr
 
 from app.engine import MAX_TURN_CHARS, AnswerEngine, QuestionError
+from app.messages import public_detail
+from store.collection import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,17 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
 
     def ask(question: str, chat: list[dict[str, Any]], cites: list[dict[str, Any]]
             ) -> Iterator[tuple[Any, ...]]:
+        try:
+            yield from answer_turn(question, chat, cites)
+        except StoreError as exc:  # a dead Chroma server or a full disk: say so, keep the chat
+            logger.warning("answer failed: %s", exc)
+            yield chat + [{"role": "user", "content": html.escape(question, quote=False)},
+                          {"role": "assistant",
+                           "content": _safe(f"⚠ {public_detail(str(exc), 300)}")}], \
+                question, cites, gr.update()
+
+    def answer_turn(question: str, chat: list[dict[str, Any]], cites: list[dict[str, Any]]
+                    ) -> Iterator[tuple[Any, ...]]:
         # The answer reads the last user turn and the model the last 4 turns: older turns of a
         # long conversation (or a crafted one) are not sent, and each is capped.
         history = [{"role": m["role"],

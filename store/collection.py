@@ -1,13 +1,14 @@
 """Chroma storage for chunks and their documents: embedded or server, one embedding model per store."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import chromadb
 import numpy as np
@@ -54,6 +55,30 @@ class StoredDocument:
     hash: str
     chunks: int
     metadata: dict[str, Any]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(method: F) -> F:
+    """Turns whatever Chroma raises (a dead server, a full disk, a broken file) into
+    StoreUnavailable, so every edge can answer it as "the store is unavailable" (HTTP 503)
+    instead of an internal error. beleg's own StoreErrors pass through unchanged."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:
+            logger.warning("vector store call %s failed", method.__name__, exc_info=True)
+            raise StoreUnavailable(
+                "the vector store is unavailable; check that the Chroma server runs "
+                "(BELEG_CHROMA_URL) or that the data folder has room, then try again "
+                f"({type(exc).__name__}: {str(exc)[:120]})") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _client_settings() -> ChromaSettings:
@@ -115,6 +140,7 @@ class ChunkStore:
         self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
 
     # ---- documents -------------------------------------------------------------------------
+    @_guarded
     def documents(self) -> list[StoredDocument]:
         got = self._docs.get(include=["metadatas"])
         out = []
@@ -126,6 +152,7 @@ class ChunkStore:
                                       metadata=extra))
         return sorted(out, key=lambda d: d.source)
 
+    @_guarded
     def document(self, source: str) -> Document | None:
         if source == _STATE_ID:  # the store's own record is not a document
             return None
@@ -136,6 +163,7 @@ class ChunkStore:
         return Document(source=source, text=got["documents"][0],
                         metadata=json.loads(meta.get("metadata_json", "{}")))
 
+    @_guarded
     def document_hash(self, source: str) -> str | None:
         if source == _STATE_ID:
             return None
@@ -143,6 +171,7 @@ class ChunkStore:
         return got["metadatas"][0]["hash"] if got["ids"] else None
 
     # ---- writes ----------------------------------------------------------------------------
+    @_guarded
     def put(self, doc: Document, chunks: Sequence[Chunk], embeddings: np.ndarray,
             sentences: Sequence[SentenceSpan] = (), sentence_embeddings: np.ndarray | None = None
             ) -> None:
@@ -186,6 +215,7 @@ class ChunkStore:
                         "metadata_json": json.dumps(doc.metadata, ensure_ascii=False)}])
         self._bump()
 
+    @_guarded
     def remove(self, source: str) -> bool:
         """Remove a document and its chunks; False when it was not stored."""
         if source == _STATE_ID or not self._docs.get(ids=[source], include=[])["ids"]:
@@ -197,6 +227,7 @@ class ChunkStore:
         self._bump()
         return True
 
+    @_guarded
     def _put_sentences(self, source: str, sentences: Sequence[SentenceSpan],
                        vectors: np.ndarray | None) -> None:
         old = set(self._sentences.get(where={"source": source}, include=[])["ids"])
@@ -214,6 +245,7 @@ class ChunkStore:
         if stale:
             self._sentences.delete(ids=stale)
 
+    @_guarded
     def query_sentences(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]:
         """(chunk id, cosine) of the k sentences most similar to the query (may repeat chunks)."""
         n = min(k, int(self._sentences.count()))
@@ -224,25 +256,30 @@ class ChunkStore:
         return [(m["chunk_id"], 1.0 - float(d))
                 for m, d in zip(got["metadatas"][0], got["distances"][0])]
 
+    @_guarded
     def _bump(self) -> None:
         gen = self.generation() + 1
         self._docs.upsert(ids=[_STATE_ID], documents=[""], embeddings=[[1.0]],
                           metadatas=[{"generation": gen}])
 
+    @_guarded
     def generation(self) -> int:
         got = self._docs.get(ids=[_STATE_ID], include=["metadatas"])
         return int(got["metadatas"][0]["generation"]) if got["ids"] else 0
 
     # ---- reads -----------------------------------------------------------------------------
+    @_guarded
     def count(self) -> int:
         return int(self._chunks.count())
 
+    @_guarded
     def all_chunks(self) -> list[Chunk]:
         got = self._chunks.get(include=["documents", "metadatas"])
         chunks = [_chunk_from(i, d, m) for i, d, m in
                   zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(chunks, key=lambda c: (c.source, c.start))
 
+    @_guarded
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
         """Top-k chunks by cosine similarity (1 = same direction)."""
         n = min(k, self.count())
