@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AfterValidator, BaseModel, Field
 from pydantic_core import PydanticCustomError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.answer.defang import defang
 from app.engine import AnswerEngine, LimitError, QuestionError
@@ -65,7 +66,7 @@ class Turn(BaseModel):
 class AskRequest(BaseModel):
     question: Text
     history: list[Turn] = Field(default_factory=list)
-    mode: str | None = None
+    mode: Text | None = None
 
 
 class SearchRequest(BaseModel):
@@ -147,6 +148,16 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                           for e in errors[:5])
         status = 400 if any(e.get("type") == "invalid_unicode" for e in errors) else 422
         return JSONResponse({"detail": f"malformed request ({where})"}, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":
+            # FastAPI's words for a body that is not JSON in UTF-8 (or too deeply nested).
+            detail = ("the request body could not be read: send JSON encoded as UTF-8 "
+                      "(Content-Type: application/json), or multipart form data for uploads")
+        return JSONResponse({"detail": detail}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
 
     @app.exception_handler(StoreError)
     async def store_failed(_request: Request, exc: StoreError) -> JSONResponse:

@@ -34,7 +34,9 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, frozenset):
         return sorted(value)
-    return value
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)[:200]  # request payloads (bytes, files) are kept as a short repr
 
 
 class Battery:

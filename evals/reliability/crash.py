@@ -83,7 +83,7 @@ class KillResult:
 
 
 def kill_during_ingest(folder: Path, env: Mapping[str, str], data_dir: Path, *, runs: int = 5,
-                       seed: int = 7, window: tuple[float, float] = (12.0, 40.0)
+                       seed: int = 7, window: tuple[float, float] = (10.0, 90.0)
                        ) -> tuple[list[KillResult], Audit]:
     """``runs`` times: start `beleg ingest FOLDER`, SIGKILL it at a random moment in ``window``
     seconds, audit. Then one ingest to completion, which must heal whatever the kills left."""

@@ -142,7 +142,7 @@ NO_TOKEN = "BELEG_API_TOKEN"
 CROSS_ORIGIN = "BELEG_ALLOWED_ORIGINS"
 LAST_FROM_USER = "the last message must come from the user"
 K_RANGE = "k must be between 1 and"
-UNPARSABLE = "error parsing the body"
+UNPARSABLE = "JSON encoded as UTF-8"
 
 
 def _case(name: str, category: str, method: str, path: str, kwargs: dict[str, Any],

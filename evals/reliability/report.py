@@ -90,8 +90,9 @@ def _audit(a: dict[str, Any]) -> str:
 def _kill9(r: dict[str, Any]) -> list[str]:
     if "failed" in r:
         return [f"Not run: {r['failed']}"]
-    lines = ["`beleg ingest` of the 48 German XQuAD articles, killed with SIGKILL at a random "
-             "moment, then read by a new process:", "", "| killed after (s) | store found |",
+    lines = [f"`beleg ingest` of the {r['healed']['documents']} German XQuAD dev articles, "
+             "killed with SIGKILL at a random moment, then read by "
+             "a new process:", "", "| killed after (s) | store found |",
              "|---|---|"]
     lines += [f"| {_fmt(k['after_s'], 1)} | {_audit(k['audit'])} |" for k in r["kills"]]
     lines += ["", f"One ingest run to the end afterwards: {_audit(r['healed'])}."]
