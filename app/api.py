@@ -19,7 +19,7 @@ from pydantic_core import PydanticCustomError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.answer.defang import defang
-from app.engine import AnswerEngine, LimitError, QuestionError
+from app.engine import AnswerEngine, BusyError, LimitError, QuestionError
 from app.http_guard import (
     BodyLimit,
     ClosedPaths,
@@ -158,6 +158,10 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                       "(Content-Type: application/json), or multipart form data for uploads")
         return JSONResponse({"detail": detail}, status_code=exc.status_code,
                             headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(BusyError)
+    async def busy(_request: Request, exc: BusyError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "10"})
 
     @app.exception_handler(StoreError)
     async def store_failed(_request: Request, exc: StoreError) -> JSONResponse:

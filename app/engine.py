@@ -50,6 +50,19 @@ class LimitError(QuestionError):
     """The question or its history is larger than the server accepts."""
 
 
+class BusyError(RuntimeError):
+    """Every answer slot stayed taken for longer than the server lets a question wait."""
+
+
+# Questions answered at once; the others wait in line (first come, first served). With more
+# at once than cores, threads share the GIL and two cores, and the slowest requests starve:
+# 20 clients without a limit gave p50 3.8 s and p95 36.0 s (`make reliability`, load stage,
+# docs/reliability.md); the figures with the limit are beside them there.
+ANSWER_SLOTS = 2
+# How long a question may wait for a slot before it is turned away with "busy, retry".
+QUEUE_TIMEOUT_S = 60.0
+
+
 @dataclass
 class Answer:
     """The contract object of /api/ask and `beleg ask --json`.
@@ -129,7 +142,9 @@ class AnswerEngine:
 
     def __init__(self, retriever: HybridRetriever, selector: Selector,
                  llm: Any | None = None, top_k: int = 5,
-                 max_question_chars: int = MAX_QUESTION_CHARS, max_tokens: int = 200) -> None:
+                 max_question_chars: int = MAX_QUESTION_CHARS, max_tokens: int = 200,
+                 answer_slots: int = ANSWER_SLOTS,
+                 queue_timeout_s: float = QUEUE_TIMEOUT_S) -> None:
         self.retriever = retriever
         self.selector = selector
         self.llm = llm
@@ -138,6 +153,8 @@ class AnswerEngine:
         self.max_tokens = max_tokens
         self.vectors = SentenceVectors(retriever.embedder)
         self.support = TermSupport(retriever.embedder)
+        self.slots = threading.BoundedSemaphore(answer_slots)
+        self.queue_timeout_s = queue_timeout_s
 
     @property
     def default_mode(self) -> str:
@@ -181,7 +198,18 @@ class AnswerEngine:
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None,
                mode: str | None = None) -> Iterator[Event]:
+        """The answer as events (sources, tokens, final), once an answer slot is free."""
         validate_question(question, history, self.max_question_chars)
+        if not self.slots.acquire(timeout=self.queue_timeout_s):
+            raise BusyError(f"the server is busy: no answer slot came free within "
+                            f"{self.queue_timeout_s:.0f} s; try again shortly")
+        try:
+            yield from self._stream(question, history, mode)
+        finally:
+            self.slots.release()
+
+    def _stream(self, question: str, history: list[dict[str, str]] | None,
+                mode: str | None) -> Iterator[Event]:
         mode = mode or self.default_mode
         if mode not in ("extractive", self.default_mode):
             raise QuestionError(f"Unknown mode '{mode}'. Supported modes are: "
@@ -384,4 +412,5 @@ def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | N
         llm = build_llm_from_settings(settings)
     selector = Selector(load_calibration(embedder.name), risk=settings.answer_risk)
     return AnswerEngine(retriever, selector, llm=llm, top_k=settings.top_k,
-                        max_question_chars=settings.max_question_chars)
+                        max_question_chars=settings.max_question_chars,
+                        answer_slots=settings.answer_slots)

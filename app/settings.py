@@ -47,6 +47,9 @@ class Settings:
     top_k: int = 5
     # Share of 'answered' answers allowed to be wrong (a calibrated level: .02, .05, .10, .20).
     answer_risk: float = 0.02
+    # Questions answered at once (the rest queue, first come first served); see
+    # app/engine.py ANSWER_SLOTS for the measurement behind the default.
+    answer_slots: int = 2
 
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
@@ -108,6 +111,8 @@ class Settings:
                                     "it as https://host[:port], without a path")
         if self.max_request_bytes < 1024:
             raise SettingsError("max_request_bytes must be at least 1024")
+        if self.answer_slots < 1:
+            raise SettingsError("answer_slots must be at least 1")
         if self.threads < 1:
             raise SettingsError("threads must be at least 1")
         return self

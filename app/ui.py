@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.engine import MAX_TURN_CHARS, AnswerEngine, QuestionError
+from app.engine import MAX_TURN_CHARS, AnswerEngine, BusyError, QuestionError
 from app.messages import public_detail
 from store.collection import StoreError
 
@@ -63,7 +63,7 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
             ) -> Iterator[tuple[Any, ...]]:
         try:
             yield from answer_turn(question, chat, cites)
-        except StoreError as exc:  # a dead Chroma server or a full disk: say so, keep the chat
+        except (StoreError, BusyError) as exc:  # a dead store, a full disk, a long queue
             logger.warning("answer failed: %s", exc)
             yield chat + [{"role": "user", "content": html.escape(question, quote=False)},
                           {"role": "assistant",

@@ -72,7 +72,8 @@ def _guarded(method: F) -> F:
         except StoreError:
             raise
         except Exception as exc:
-            logger.warning("vector store call %s failed", method.__name__, exc_info=True)
+            logger.warning("vector store call %s failed: %s", method.__name__, exc)
+            logger.debug("vector store failure", exc_info=True)
             raise StoreUnavailable(
                 "the vector store is unavailable; check that the Chroma server runs "
                 "(BELEG_CHROMA_URL) or that the data folder has room, then try again "

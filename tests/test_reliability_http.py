@@ -230,3 +230,16 @@ def test_markdown_images_and_links_never_reach_an_answer(library: Library,
 def test_defang_keeps_citation_markers() -> None:
     assert defang("2000 Soldaten [1] [2] und [1][2].") == "2000 Soldaten [1] [2] und [1][2]."
     assert defang("a ![b](http://x/y.png) c [d](https://e) f") == "a b c d f"
+
+
+def test_a_full_queue_is_a_503_busy_not_a_pile_up(library: Library) -> None:
+    engine = AnswerEngine(HybridRetriever(library.store, library.embedder), Selector(None),
+                          answer_slots=1, queue_timeout_s=0.3)
+    held = engine.stream("Wie lange dauert eine Fahrt?")
+    next(held)  # this question holds the only slot
+    with serve(create_app(engine, with_ui=False)) as live, live.client(timeout=30) as http:
+        r = http.post("/api/ask", json={"question": "Wann fährt die Fähre?"})
+        assert r.status_code == 503 and "busy" in r.json()["detail"], r.text
+        assert r.headers["retry-after"]
+        held.close()  # the slot comes free: the next question is answered
+        assert http.post("/api/ask", json={"question": "Wann fährt die Fähre?"}).status_code == 200

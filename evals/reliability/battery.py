@@ -143,14 +143,21 @@ class Battery:
         _, env = self._env("diskfull", EXTRACTIVE)
         self._save("diskfull", disk_full_during_ingest(self.work / "articles", env, data, room))
 
-    def _load_server(self) -> tuple[BelegServer, list[str]]:
-        _, env = self._env("articles-store")  # the local model: the default settings
+    def _load_server(self, extra: dict[str, str] | None = None
+                     ) -> tuple[BelegServer, list[str]]:
+        _, env = self._env("articles-store", extra)  # the local model: the default settings
         if not audit_store(self.work / "articles-store").documents:
             raise RuntimeError("the kill9 stage builds the store that load and soak ask")
         questions = xquad_questions(XQUAD / "xquad.de.dev.json", XQUAD / "xquad.en.dev.json")
         return self._server(env, "load"), questions
 
     def load(self) -> None:
+        """20 clients in extractive mode (with the default answer slots, and with as many
+        slots as clients, side by side), then 3 clients in the default mode."""
+        server, questions = self._load_server({"BELEG_ANSWER_SLOTS": "20"})
+        with server:
+            unlimited = run_load(server, questions, clients=20, seconds=self.load_seconds,
+                                 mode="extractive")
         server, questions = self._load_server()
         with server:
             extractive = run_load(server, questions, clients=20, seconds=self.load_seconds,
@@ -158,6 +165,7 @@ class Battery:
             generated = run_load(server, questions[5000:] or questions, clients=3,
                                  seconds=self.load_seconds)
         self._save("load", {"extractive": self._load_summary(extractive),
+                            "extractive_20_slots": self._load_summary(unlimited),
                             "generated": self._load_summary(generated)})
 
     @staticmethod
