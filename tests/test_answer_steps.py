@@ -28,6 +28,8 @@ from ingest.documents import Chunk
 @pytest.mark.parametrize("question,kind", [
     ("When must the rent be paid?", "time"),
     ("Bis wann muss gekündigt werden?", "time"),
+    ("Um wie viel Uhr fährt die Fähre ab?", "time"),  # "wie viel" asks for a clock time here
+    ("At what time does the office open?", "time"),
     ("How long is the warranty?", "duration"),
     ("Wie lange dauert die Probezeit?", "duration"),
     ("Wie viele Soldaten kämpfen?", "quantity"),

@@ -172,7 +172,8 @@ _TYPE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("duration", re.compile(r"\b(how long|wie lange?|für wie lange|for how long|how many (days|"
                             r"weeks|months|years|hours|minutes)|wie viele (tage|wochen|monate|"
                             r"jahre|stunden|minuten))\b", re.I)),
-    ("time", re.compile(r"\b(when|what year|which year|in what year|what date|which day|"
+    ("time", re.compile(r"\b(when|what time|at what time|um wie ?viel uhr|um welche uhrzeit|"
+                        r"welche uhrzeit|what year|which year|in what year|what date|which day|"
                         r"by what date|until when|since when|wann|seit wann|bis wann|ab wann|"
                         r"in welchem jahr|welches jahr|welchem datum|welches datum|"
                         r"an welchem tag)\b", re.I)),
