@@ -5,12 +5,14 @@ import json
 import logging
 import secrets
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -117,6 +119,21 @@ def _session_check(app: FastAPI, api_token: str) -> Callable[[Scope], bool]:
     return check
 
 
+def _close_when_idle(events: Iterator[Any], wait_s: float = 30.0) -> None:
+    """Closes an answer generator a gone client left behind, which frees its answer slot.
+    While the engine thread is still inside it, close() raises ValueError: retry briefly."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            events.close()  # type: ignore[attr-defined]
+            return
+        except ValueError:
+            if time.monotonic() > deadline:
+                logger.warning("an abandoned answer did not end within %.0f s", wait_s)
+                return
+            time.sleep(0.05)
+
+
 def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = "",
                with_ui: bool = True, max_search_k: int = 50,
                max_upload_bytes: int = 50 * 1024 * 1024,
@@ -194,7 +211,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     def ask(req: AskRequest, stream: bool = False) -> Any:
         history = [t.model_dump() for t in req.history]
         try:
-            events = engine.stream(req.question, history, req.mode)
+            cancel = threading.Event()
+            events = engine.stream(req.question, history, req.mode, cancel=cancel)
             first = next(events)  # validation errors surface here, before any byte is sent
         except LimitError as exc:
             raise HTTPException(413, str(exc)) from exc
@@ -207,16 +225,25 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                     final = event.data
             return final.to_dict() if final else JSONResponse({"detail": "no answer"}, 500)
 
-        def gen() -> Iterator[str]:
-            yield _sse("sources", [s.to_dict() for s in first.data])
+        async def gen() -> AsyncIterator[str]:
+            # Each step runs in the thread pool; when the client goes away Starlette cancels
+            # this generator, and ``cancel`` tells the engine to stop the model at once.
             try:
-                for event in events:
+                yield _sse("sources", [s.to_dict() for s in first.data])
+                # abandon_on_cancel: a disconnect must not wait for the engine's next event
+                # (a model writing one long sentence sends none for a while).
+                while (event := await anyio.to_thread.run_sync(
+                        next, events, None, abandon_on_cancel=True)) is not None:
                     if event.kind == "token":
                         yield _sse("token", {"text": event.data})
                     elif event.kind == "final":
                         yield _sse("final", event.data.to_dict())
             except StoreError as exc:  # the status line is sent already: say it in the stream
                 yield _sse("error", {"detail": public_detail(str(exc), 300)})
+            finally:
+                cancel.set()
+                threading.Thread(target=_close_when_idle, args=(events,), daemon=True,
+                                 name="beleg-close-answer").start()
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 

@@ -59,6 +59,8 @@ class BusyError(RuntimeError):
 # 20 clients without a limit gave p50 3.8 s and p95 36.0 s (`make reliability`, load stage,
 # docs/reliability.md); the figures with the limit are beside them there.
 ANSWER_SLOTS = 2
+# How often a generation checks whether its client is still there (seconds).
+CANCEL_POLL_S = 0.1
 # How long a question may wait for a slot before it is turned away with "busy, retry".
 QUEUE_TIMEOUT_S = 60.0
 
@@ -197,19 +199,22 @@ class AnswerEngine:
         return sources, build_evidence(q, sources, rank_vec, self.vectors, top_dense, self.support)
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None,
-               mode: str | None = None) -> Iterator[Event]:
-        """The answer as events (sources, tokens, final), once an answer slot is free."""
+               mode: str | None = None, cancel: threading.Event | None = None
+               ) -> Iterator[Event]:
+        """The answer as events (sources, tokens, final), once an answer slot is free.
+        Setting ``cancel`` (the client went away) stops a running generation within
+        CANCEL_POLL_S and ends the answer with what was verified so far."""
         validate_question(question, history, self.max_question_chars)
         if not self.slots.acquire(timeout=self.queue_timeout_s):
             raise BusyError(f"the server is busy: no answer slot came free within "
                             f"{self.queue_timeout_s:.0f} s; try again shortly")
         try:
-            yield from self._stream(question, history, mode)
+            yield from self._stream(question, history, mode, cancel)
         finally:
             self.slots.release()
 
     def _stream(self, question: str, history: list[dict[str, str]] | None,
-                mode: str | None) -> Iterator[Event]:
+                mode: str | None, cancel: threading.Event | None) -> Iterator[Event]:
         mode = mode or self.default_mode
         if mode not in ("extractive", self.default_mode):
             raise QuestionError(f"Unknown mode '{mode}'. Supported modes are: "
@@ -238,7 +243,7 @@ class AnswerEngine:
             self._decide(answer, ev, selection)
             if answer.kind == ANSWERED and mode != "extractive":
                 yield from self._generate(question, history, language, sources, selection,
-                                          answer, t0)
+                                          answer, t0, cancel)
         answer.answer = defang(answer.answer)
         if answer.first_token_ms is None and answer.answer:
             answer.first_token_ms = (time.perf_counter() - t0) * 1000
@@ -283,7 +288,7 @@ class AnswerEngine:
 
     def _generate(self, question: str, history: list[dict[str, str]] | None, language: str,
                   sources: list[Source], selection: Selection, answer: Answer,
-                  t0: float) -> Iterator[Event]:
+                  t0: float, cancel: threading.Event | None = None) -> Iterator[Event]:
         """After the quoted short answer, a statement by the model, verified sentence by sentence.
 
         The quoted answer is streamed first (no model needed). The model runs in a worker
@@ -332,7 +337,15 @@ class AnswerEngine:
         declined = False
         try:
             while True:
-                kind, value = deltas.get()
+                try:
+                    kind, value = deltas.get(timeout=CANCEL_POLL_S)
+                except queue.Empty:
+                    kind, value = "idle", None
+                if cancel is not None and cancel.is_set():
+                    logger.info("the client went away: generation stopped")
+                    break
+                if kind == "idle":
+                    continue
                 if kind == "down":
                     logger.warning("backend down, answering from the quotes: %s", value)
                     answer.notice = messages.text("fallback", language,

@@ -97,3 +97,38 @@ def answering_selector(seed_engine):  # type: ignore[no-untyped-def]
     cal = seed_engine.selector.calibration
     assert cal is not None, "the shipped calibration for multilingual-e5-small is missing"
     return Selector(replace(cal, answer_threshold=cal.candidate_threshold))
+
+
+class EndlessLLM:
+    """A streaming backend that writes a word every 10 ms until told to stop (its on_token
+    callback returns True) or until ``limit_s`` passes; records how it ended."""
+
+    name = "openai"
+    model = "endless"
+
+    def __init__(self, limit_s: float = 60.0) -> None:
+        import threading
+
+        self.limit_s = limit_s
+        self.started = threading.Event()
+        self.stopped = threading.Event()  # the caller asked it to stop
+        self.words = 0
+
+    def chat(self, messages: list[dict[str, str]], *, on_token=None, **kwargs):  # type: ignore[no-untyped-def]
+        import time
+        from types import SimpleNamespace
+
+        if on_token is None:  # the grammar-constrained copy: answer at once, with nothing
+            return SimpleNamespace(text="")
+        self.started.set()
+        end = time.monotonic() + self.limit_s
+        while time.monotonic() < end:
+            self.words += 1
+            if on_token("Wort "):
+                self.stopped.set()
+                break
+            time.sleep(0.01)
+        return SimpleNamespace(text="")
+
+    def health(self) -> dict[str, object]:
+        return {"backend": "openai", "model": "endless", "ok": True, "detail": "fake"}
