@@ -123,7 +123,7 @@ class Battery:
                                   "slowest_down_s": found.slowest_down_s,
                                   "server_alive": alive,
                                   "down_details": sorted({s.detail for s in found.samples
-                                                          if s.phase == "down"})[:5]})
+                                                          if s.phase == "down" and s.detail})[:5]})
         finally:
             chroma.stop()
 

@@ -75,8 +75,9 @@ def _chroma(r: dict[str, Any]) -> list[str]:
               f"- slowest reply while Chroma was down: {_fmt(r['slowest_down_s'], 1)} s",
               f"- first good answer after the restart: {_fmt(r['recovery_s'], 1)} s",
               f"- beleg still running afterwards: {'yes' if r['server_alive'] else 'no'}"]
-    if r.get("down_details"):
-        lines.append(f"- what a client read while it was down: `{_cell(r['down_details'][0])}`")
+    said = next((d for d in r.get("down_details", []) if d), "")
+    if said:
+        lines.append(f"- what a client read while it was down: `{_cell(said)}`")
     return lines
 
 
