@@ -11,8 +11,11 @@ makes: it must end in bounded time with a typed error or a capped text, never ho
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 
@@ -22,6 +25,7 @@ from evals.reliability.fault_llm import FAULTS, FaultServer
 from evals.reliability.server import BelegServer, proc_cpu_s
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 QUESTION = "Wie viele nordkoreanische Soldaten kämpfen im Ukraine-Krieg?"
 # The model timeout the battery gives beleg, and the slack allowed on top of it for retrieval,
@@ -57,7 +61,7 @@ def fault_env() -> dict[str, str]:
             "BELEG_LLM_TIMEOUT": str(LLM_TIMEOUT_S)}
 
 
-def _timed(call):  # type: ignore[no-untyped-def]
+def _timed(call: Callable[[], T]) -> tuple[T, float]:
     t0 = time.monotonic()
     value = call()
     return value, time.monotonic() - t0
@@ -123,6 +127,4 @@ def run_faults(server: BelegServer, llm: FaultServer,
 
 def proc_cpu_s_self() -> float:
     """CPU of this process: a client thread still reading an endless stream would show here."""
-    import os
-
     return proc_cpu_s(os.getpid())
