@@ -228,6 +228,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         async def gen() -> AsyncIterator[str]:
             # Each step runs in the thread pool; when the client goes away Starlette cancels
             # this generator, and ``cancel`` tells the engine to stop the model at once.
+            finished = False
             try:
                 yield _sse("sources", [s.to_dict() for s in first.data])
                 # abandon_on_cancel: a disconnect must not wait for the engine's next event
@@ -238,12 +239,15 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                         yield _sse("token", {"text": event.data})
                     elif event.kind == "final":
                         yield _sse("final", event.data.to_dict())
+                finished = True
             except StoreError as exc:  # the status line is sent already: say it in the stream
+                finished = True
                 yield _sse("error", {"detail": public_detail(str(exc), 300)})
             finally:
-                cancel.set()
-                threading.Thread(target=_close_when_idle, args=(events,), daemon=True,
-                                 name="beleg-close-answer").start()
+                if not finished:  # the client left: stop the model, free the slot
+                    cancel.set()
+                    threading.Thread(target=_close_when_idle, args=(events,), daemon=True,
+                                     name="beleg-close-answer").start()
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 

@@ -45,7 +45,11 @@ def serve(app: Any, *, token: str = "") -> Iterator[LiveServer]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on", timeout_graceful_shutdown=5,
-                            ws="none")
+                            ws="none",
+                            # uvicorn drops idle keep-alive connections after 5 s by default;
+                            # a test that pauses that long then reuses a pooled connection
+                            # just as the server closes it ("disconnected without response").
+                            timeout_keep_alive=120)
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
     loops: list[asyncio.AbstractEventLoop] = []
