@@ -7,20 +7,17 @@ import secrets
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import anyio.to_thread
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AfterValidator, BaseModel, Field
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.answer.defang import defang
 from app.engine import AnswerEngine, BusyError, LimitError, QuestionError
 from app.http_guard import (
     BodyLimit,
@@ -35,6 +32,9 @@ from app.http_guard import (
 from app.library import IngestReport, Library
 from app.messages import public_detail
 from app.names import DocumentNameError, checked_name, is_document_name
+from app.openai_compat import OpenAIError, error_response, openai_router
+from app.openai_errors import is_v1_path
+from app.request_text import Text
 from ingest.documents import Document, IngestError
 from ingest.loaders import load_document
 from store.collection import StoreError
@@ -44,20 +44,6 @@ logger = logging.getLogger(__name__)
 
 # Request bodies beyond this are refused with 413 before they are read (Settings.max_request_bytes).
 MAX_REQUEST_BYTES = 60 * 1024 * 1024
-
-
-def _valid_unicode(value: str) -> str:
-    """JSON may carry lone surrogates (\\ud800) that no text encoding can represent."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise PydanticCustomError(
-            "invalid_unicode", "contains invalid Unicode (a lone surrogate at position "
-            "{at}); send well-formed UTF-8 text", {"at": exc.start}) from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class Turn(BaseModel):
@@ -74,22 +60,6 @@ class AskRequest(BaseModel):
 class SearchRequest(BaseModel):
     query: Text
     k: int = Field(default=5, strict=True)
-
-
-class ContentPart(BaseModel):
-    type: Literal["text"]
-    text: Text
-
-
-class ChatMessage(BaseModel):
-    role: str
-    content: Text | list[ContentPart]
-
-
-class ChatRequest(BaseModel):
-    model: str | None = None
-    messages: list[ChatMessage]
-    stream: bool = False
 
 
 def _sse(event: str, data: Any) -> str:
@@ -158,13 +128,25 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             raise HTTPException(401, "missing or wrong API token; send 'Authorization: Bearer "
                                      "<BELEG_API_TOKEN>'", headers={"WWW-Authenticate": "Bearer"})
 
+    def reply(request: Request, status: int, detail: str,
+              headers: dict[str, str] | None = None, param: str | None = None) -> JSONResponse:
+        """{"detail": ...} on /api, OpenAI's error shape on /v1 (its clients read only that)."""
+        if is_v1_path(request.scope.get("path", ""), root_path):
+            return error_response(status, detail, param=param, headers=headers)
+        return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+    @app.exception_handler(OpenAIError)
+    async def openai_error(_: Request, exc: OpenAIError) -> JSONResponse:
+        return error_response(exc.status, exc.message, exc.code, exc.param, exc.headers)
+
     @app.exception_handler(RequestValidationError)
-    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         where = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                           for e in errors[:5])
         status = 400 if any(e.get("type") == "invalid_unicode" for e in errors) else 422
-        return JSONResponse({"detail": f"malformed request ({where})"}, status_code=status)
+        param = ".".join(str(p) for p in errors[0]["loc"][1:]) if errors else None
+        return reply(request, status, f"malformed request ({where})", param=param or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -173,18 +155,16 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             # FastAPI's words for a body that is not JSON in UTF-8 (or too deeply nested).
             detail = ("the request body could not be read: send JSON encoded as UTF-8 "
                       "(Content-Type: application/json), or multipart form data for uploads")
-        return JSONResponse({"detail": detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return reply(request, exc.status_code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(BusyError)
-    async def busy(_request: Request, exc: BusyError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "10"})
+    async def busy(request: Request, exc: BusyError) -> JSONResponse:
+        return reply(request, 503, str(exc), {"Retry-After": "10"})
 
     @app.exception_handler(StoreError)
-    async def store_failed(_request: Request, exc: StoreError) -> JSONResponse:
+    async def store_failed(request: Request, exc: StoreError) -> JSONResponse:
         # A dead Chroma server or a full disk: the request may be retried, nothing was lost.
-        return JSONResponse({"detail": public_detail(str(exc), 300)}, status_code=503,
-                            headers={"Retry-After": "5"})
+        return reply(request, 503, public_detail(str(exc), 300), {"Retry-After": "5"})
 
     @app.get("/api/health")
     def health() -> JSONResponse:
@@ -316,53 +296,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             raise HTTPException(404, f"no document named '{source}'")
         return {"removed": source}
 
-    @app.get("/v1/models", dependencies=[Depends(auth)])
-    def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": "beleg", "object": "model",
-                                            "owned_by": "beleg"}]}
-
-    @app.post("/v1/chat/completions", dependencies=[Depends(auth)])
-    def chat(req: ChatRequest) -> Any:
-        turns = [{"role": m.role, "content": m.content if isinstance(m.content, str) else
-                  " ".join(p.text for p in m.content)} for m in req.messages
-                 if m.role in ("user", "assistant")]
-        if not turns or turns[-1]["role"] != "user":
-            raise HTTPException(400, "the last message must come from the user")
-        question, history = turns[-1]["content"], turns[:-1]
-        try:
-            answer = engine.ask(question, history)
-        except LimitError as exc:
-            raise HTTPException(413, str(exc)) from exc
-        except QuestionError as exc:
-            raise HTTPException(400, str(exc)) from exc
-        content = answer.answer
-        if answer.notice:
-            content += f"\n\n{answer.notice}"
-        if answer.citations:
-            content += "\n\n" + "\n".join(
-                f"[{c.n}] {defang(c.source)} {c.start}-{c.end}: «{defang(c.quote)}»"
-                for c in answer.citations)
-        cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
-        extra = {"citations": [c.to_dict() for c in answer.citations], "refused": answer.refused,
-                 "kind": answer.kind, "short_answer": None if answer.short_answer is None
-                 else answer.short_answer.to_dict(),
-                 "mode": answer.mode, "notice": answer.notice, "unverified": answer.unverified}
-        if not req.stream:
-            return {"id": cid, "object": "chat.completion", "created": created, "model": "beleg",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "beleg": extra}
-
-        def gen() -> Iterator[str]:
-            base = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                    "model": "beleg"}
-            yield "data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {
-                "role": "assistant", "content": content}, "finish_reason": None}]}) + "\n\n"
-            yield "data: " + json.dumps({**base, "choices": [{"index": 0, "delta": {},
-                                         "finish_reason": "stop"}], "beleg": extra}) + "\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(gen(), media_type="text/event-stream")
+    app.include_router(openai_router(engine, auth, root_path, _close_when_idle))
 
     if with_ui:
         import gradio as gr

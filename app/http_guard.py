@@ -9,6 +9,8 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.openai_errors import error_body, is_v1_path
+
 logger = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
@@ -26,9 +28,13 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _reply(send: Send, status: int, detail: str,
+async def _reply(scope: Scope, send: Send, status: int, detail: str,
                  headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    body = json.dumps({"detail": detail}).encode("utf-8")
+    """A JSON error: {"detail": ...}, or OpenAI's error shape under /v1."""
+    shaped = error_body(status, detail) if is_v1_path(scope.get("path", ""),
+                                                       scope.get("root_path", "")) \
+        else {"detail": detail}
+    body = json.dumps(shaped).encode("utf-8")
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode()), *headers]})
@@ -54,10 +60,10 @@ class BodyLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _reply(send, 400, "malformed Content-Length header")
+                    await _reply(scope, send, 400, "malformed Content-Length header")
                     return
                 if declared > self.max_bytes:
-                    await _reply(send, 413, detail)
+                    await _reply(scope, send, 413, detail)
                     return
         seen = 0
         started = over = False
@@ -79,7 +85,7 @@ class BodyLimit:
             if over:
                 if message["type"] == "http.response.start" and not started:
                     started = True
-                    await _reply(send, 413, detail)
+                    await _reply(scope, send, 413, detail)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -90,7 +96,7 @@ class BodyLimit:
         except _BodyTooLarge:
             if not started:
                 started = True
-                await _reply(send, 413, detail)
+                await _reply(scope, send, 413, detail)
 
 
 def _origin_of(url: str) -> str:
@@ -130,7 +136,7 @@ class SameOriginWrites:
         if scope["type"] == "http" and scope.get("method") in UNSAFE_METHODS \
                 and not self._permitted(scope):
             logger.warning("refused a cross-origin %s %s", scope.get("method"), scope.get("path"))
-            await _reply(send, 403, "cross-origin writes are refused: send the request from "
+            await _reply(scope, send, 403, "cross-origin writes are refused: send the request from "
                                     "beleg's own page, or add your site's origin to "
                                     "BELEG_ALLOWED_ORIGINS")
             return
@@ -152,7 +158,7 @@ class ClosedPaths:
             if root and path.startswith(root):
                 path = path[len(root):]
             if path.rstrip("/") in self.paths:
-                await _reply(send, 404, "not found")
+                await _reply(scope, send, 404, "not found")
                 return
         await self.app(scope, receive, send)
 
@@ -176,7 +182,7 @@ class SessionRequired:
             path = path.rstrip("/")
             if any(path == p or path.startswith(p + "/") for p in self.prefixes) \
                     and not self.allowed(scope):
-                await _reply(send, 401, "log in first")
+                await _reply(scope, send, 401, "log in first")
                 return
         await self.app(scope, receive, send)
 
@@ -230,7 +236,7 @@ class LoginThrottle:
         self._seen[client] = recent
         if len(recent) >= self.failures:
             wait = int(self.window_s - (now - recent[0])) + 1
-            await _reply(send, 429, f"too many failed logins; try again in {wait} s",
+            await _reply(scope, send, 429, f"too many failed logins; try again in {wait} s",
                          [(b"retry-after", str(wait).encode())])
             return
 
