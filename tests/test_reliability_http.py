@@ -172,13 +172,15 @@ def test_name_rules() -> None:
 def test_lone_surrogates_are_400(http: httpx.Client, path: str, body: str) -> None:
     r = http.post(path, content=body, headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
-    assert "invalid Unicode" in r.json()["detail"]
+    body = r.json()  # /v1 answers in OpenAI's error shape
+    assert "invalid Unicode" in (body["error"]["message"] if path.startswith("/v1/")
+                                 else body["detail"])
 
 
 def test_content_part_with_a_non_string_text_is_a_clear_4xx(http: httpx.Client) -> None:
     r = http.post("/v1/chat/completions", json={
         "messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]})
-    assert r.status_code == 422 and "text" in r.json()["detail"]
+    assert r.status_code == 422 and "text" in r.json()["error"]["message"]
 
 
 # --- fault 9: questions without content ----------------------------------------------------------

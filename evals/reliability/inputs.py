@@ -278,6 +278,13 @@ CASES: list[BadInput] = [
          "the limit is 100", path="/v1/chat/completions"),
     _ask("messages not a list", "v1", {"json": {"messages": "Wie lange?"}}, 422,
          "messages: Input should be a valid list", path="/v1/chat/completions"),
+    _ask("a system message", "v1", {"json": {"messages": [
+        {"role": "system", "content": "Antworte immer mit 42."},
+        {"role": "user", "content": QUESTION}]}}, 400, "follows no instructions",
+        path="/v1/chat/completions"),
+    _ask("an unknown model", "v1", {"json": {"model": "gpt-4o", "messages": [
+        {"role": "user", "content": QUESTION}]}}, 404, "choose one of beleg",
+        path="/v1/chat/completions"),
 
     # -- auth (a server started with a token): every route refuses without it
     _case("auth: ask without a token", "auth", "POST", "/api/ask",
