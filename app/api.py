@@ -14,7 +14,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,6 +32,8 @@ from app.http_guard import (
 from app.library import IngestReport, Library
 from app.messages import public_detail
 from app.names import DocumentNameError, checked_name, is_document_name
+from app.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from app.observability import Metrics, Observed
 from app.openai_compat import OpenAIError, error_response, openai_router
 from app.openai_errors import is_v1_path
 from app.request_text import Text
@@ -165,6 +167,31 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     async def store_failed(request: Request, exc: StoreError) -> JSONResponse:
         # A dead Chroma server or a full disk: the request may be retried, nothing was lost.
         return reply(request, 503, public_detail(str(exc), 300), {"Retry-After": "5"})
+
+    metrics = Metrics()
+    engine.observers.append(metrics.observe_answer)
+
+    @app.get("/api/live")
+    def live() -> dict[str, str]:
+        """Liveness: the process answers HTTP (restart it when this fails)."""
+        return {"status": "alive"}
+
+    @app.get("/api/ready")
+    def ready() -> JSONResponse:
+        """Readiness: the vector store answers, so questions can be served (a load balancer
+        sends no traffic while this is 503). A dead LLM does not make it unready: answers fall
+        back to quotes."""
+        try:
+            chunks = engine.retriever.store.count()
+        except Exception as exc:  # StoreError, or a vector server that died under us
+            return JSONResponse({"status": "not ready",
+                                 "detail": public_detail(f"vector store: {exc}", 300)},
+                                status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse({"status": "ready", "chunks": chunks})
+
+    @app.get("/metrics", dependencies=[Depends(auth)], include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.get("/api/health")
     def health() -> JSONResponse:
@@ -318,4 +345,4 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     if api_token and with_ui:
         inner = SessionRequired(inner, SESSION_ROUTES, _session_check(app, api_token))
     guarded = LoginThrottle(ClosedPaths(inner, closed))
-    return BodyLimit(guarded, max_request_bytes)
+    return Observed(BodyLimit(guarded, max_request_bytes), metrics)

@@ -155,6 +155,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                    access_log=False,  # app.observability logs each request as JSON
                     proxy_headers=True, forwarded_allow_ips="127.0.0.1",
                     timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     finally:

@@ -5,7 +5,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +90,7 @@ class Answer:
     short_answer: ShortAnswer | None = None
     confidence: float | None = None
     conflict: bool = False  # sources disagree: their passages are shown side by side
+    backend_error: bool = False  # the LLM failed; the answer fell back to quotes (metrics)
 
     def to_dict(self, with_sources: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -158,6 +159,9 @@ class AnswerEngine:
         self.support = TermSupport(retriever.embedder)
         self.slots = threading.BoundedSemaphore(answer_slots)
         self.queue_timeout_s = queue_timeout_s
+        # Called with every final answer (metrics); an observer that fails is logged, never
+        # the answer's problem.
+        self.observers: list[Callable[[Answer], None]] = []
 
     @property
     def default_mode(self) -> str:
@@ -227,6 +231,7 @@ class AnswerEngine:
             answer = Answer(messages.text("no_content", language), True, mode, [], language)
             answer.first_token_ms = answer.total_ms = (time.perf_counter() - t0) * 1000
             yield Event("token", answer.answer)
+            self._observe(answer)
             yield Event("final", answer)
             return
         sources, ev = self.evidence(question, history)
@@ -250,7 +255,15 @@ class AnswerEngine:
             answer.first_token_ms = (time.perf_counter() - t0) * 1000
             yield Event("token", answer.answer)
         answer.total_ms = (time.perf_counter() - t0) * 1000
+        self._observe(answer)
         yield Event("final", answer)
+
+    def _observe(self, answer: Answer) -> None:
+        for observer in self.observers:
+            try:
+                observer(answer)
+            except Exception:
+                logger.exception("an answer observer failed")
 
     def _decide(self, answer: Answer, ev: Evidence, selection: Selection) -> None:
         """The kind, the short answer and the quoted evidence, without any model."""
@@ -302,6 +315,7 @@ class AnswerEngine:
             self._copy_short_answer(question, selection, answer)
         except BackendUnavailable as exc:
             logger.warning("backend down, answering from the quotes: %s", exc)
+            answer.backend_error = True
             answer.notice = messages.text("fallback", language,
                                           detail=messages.public_detail(str(exc)))
             return
@@ -349,6 +363,7 @@ class AnswerEngine:
                     continue
                 if kind == "down":
                     logger.warning("backend down, answering from the quotes: %s", value)
+                    answer.backend_error = True
                     answer.notice = messages.text("fallback", language,
                                                   detail=messages.public_detail(str(value)))
                     break

@@ -64,10 +64,15 @@ def test_a_dead_chroma_server_is_a_503_that_says_what_to_do(live: Any,
                 assert "Chroma server" in detail and "127.0.0.1" not in detail, detail
                 assert r.headers["retry-after"]
             assert http.get("/api/health").status_code == 503
+            ready = http.get("/api/ready")  # readiness follows the store ...
+            assert ready.status_code == 503 and ready.headers["retry-after"]
+            assert "127.0.0.1" not in ready.text
+            assert http.get("/api/live").status_code == 200  # ... liveness does not
         finally:
             chroma.start()
         r = http.post("/api/ask", json=QUESTION)
         assert r.status_code == 200 and r.json()["citations"], r.text
+        assert http.get("/api/ready").json()["status"] == "ready"
         # Nothing was lost: the document is still there.
         assert [d["source"] for d in http.get("/api/documents").json()["documents"]] == \
             ["faehre.txt"]
