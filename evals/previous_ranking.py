@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.answer.analysis import QuestionInfo
+from app.answer.analysis import QuestionInfo, content_terms
 from app.answer.evidence import SentenceVectors
 from app.answer.term_support import TermSupport
 from app.citations import Citation, Sentence, Source, citation_for, source_sentences
@@ -21,6 +21,58 @@ DENSE_MIN = 0.75
 # An answer needs at least this share of the question's content terms in its sources.
 COVERAGE_MIN = 0.3
 _STATEMENT_END = re.compile(r"[.!?…][»«\"”“’')\]]*$")
+
+
+# The first version's reading of a question, frozen with its ranking (the library's question
+# analysis no longer carries these word lists).
+_NUMERIC = re.compile(
+    r"\b(how (many|much|old|long|large|big|high)|what (percentage|share|proportion|number|amount|"
+    r"sum|value|year|age)|in what year|which year|when|wie (viele?|alt|lange|hoch|gross|groß)|"
+    r"welche[nrs]? (betrag|anzahl|summe|wert|jahr)|in welchem jahr|wann|seit wann|wieviele?|"
+    r"population|einwohner\w*|bevölkerungszahl|anzahl|number of|how much money)\b", re.I)
+_OLD_FOCUS = [
+    re.compile(r"\bhow many ((?:[\w'’-]+ ){0,3}?[\w'’-]+?)\s+(?:do|does|did|have|has|had|"
+               r"is|are|was|were|will|would|can|could|in|of|to|for|from|fought|died|live)\b", re.I),
+    re.compile(r"\b(?i:wie viele) ((?:[a-zäöü][\wäöüß-]*(?:e|en|er|es|em) ){0,2}[A-ZÄÖÜ][\wäöüß-]*)"),
+    re.compile(r"\b(population|einwohner\w*|bevölkerungszahl|inhabitants)\b", re.I),
+    re.compile(r"\bwie (?:hoch|gross|groß) (?:ist|war|sind|waren) (?:der|die|das) ([\wäöüß-]+)",
+               re.I),
+]
+_OLD_GENERIC = frozenset("people menschen leute mal times total gesamt insgesamt".split())
+_WHEN = re.compile(r"\b(when|what year|which year|in what year|wann|seit wann|in welchem jahr|"
+                   r"welches jahr)\b", re.I)
+_AGE = re.compile(r"\b(how old|wie alt|what age|welches alter)\b", re.I)
+_PERCENT = re.compile(r"\b(percent|percentage|per cent|prozent|anteil|share)\b", re.I)
+
+
+@dataclass(frozen=True)
+class OldReading:
+    """What the first version read from a question: figure wanted, its kinds, the focus."""
+
+    terms: tuple[str, ...]
+    numeric: bool
+    focus: str | None
+    figure_kinds: frozenset[str] | None
+
+
+def old_reading(q: QuestionInfo) -> OldReading:
+    text = q.text
+    m = re.search(r"\b(?:how old|wie alt) (?:is|was|ist|war|sind|waren) ([\w' -]+)", text, re.I)
+    if m and content_terms(m.group(1)):
+        focus = content_terms(m.group(1))[0]
+    else:
+        focus = None
+        for pattern in _OLD_FOCUS:
+            found = pattern.search(text)
+            words = [w for w in content_terms(found.group(1)) if w not in _OLD_GENERIC] \
+                if found else []
+            if words:
+                focus = words[-1]
+                break
+    kinds = (frozenset({"age", "amount"}) if _AGE.search(text) else
+             frozenset({"year"}) if _WHEN.search(text) else
+             frozenset({"percent"}) if _PERCENT.search(text) else None)
+    return OldReading(q.terms, bool(_NUMERIC.search(text)), focus, kinds)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -75,6 +127,10 @@ class ExtractiveAnswerer:
     def judge(self, q: QuestionInfo, sources: list[Source], query_vec: np.ndarray,
               top_dense: float) -> Judgement:
         """Gate and rank. Deterministic: the same question and sources give the same result."""
+        return self._judge(old_reading(q), sources, query_vec, top_dense)
+
+    def _judge(self, q: OldReading, sources: list[Source], query_vec: np.ndarray,
+               top_dense: float) -> Judgement:
         sentences = [s for s in source_sentences(sources) if len(s.text) >= 12]
         if not sentences:
             return Judgement(False, "no sources", [])

@@ -16,19 +16,15 @@ _EN_HINTS = frozenset(
 _DE_QUESTION_START = re.compile(r"^\s*(was|wer|wie|wo|wann|warum|welche[rsnm]?|wieso|weshalb|"
                                 r"wieviele?)\b", re.I)
 
-# Questions that ask for a quantity, a date or an age: the answer must contain a figure.
-_NUMERIC = re.compile(
-    r"\b(how (many|much|old|long|large|big|high)|what (percentage|share|proportion|number|amount|"
-    r"sum|value|year|age)|in what year|which year|when|wie (viele?|alt|lange|hoch|gross|groß)|"
-    r"welche[nrs]? (betrag|anzahl|summe|wert|jahr)|in welchem jahr|wann|seit wann|wieviele?|"
-    r"population|einwohner\w*|bevölkerungszahl|anzahl|number of|how much money)\b", re.I)
-
-# "how many X ...", "wie viele X ...", "what is the X of", "wie hoch ist der X": X is the focus.
+# What a question counts or asks the value of (its "focus"), from German and English grammar:
+# - "how many X ...": X runs to the first function word, punctuation or past-tense verb
+#   (English "-ed"), at most three words ("how many North Korean soldiers fought ...");
+# - "wie viele X": German writes X as optional inflected adjectives, then a capitalised noun;
+# - "what is the X of ...": X is one or two words; "wie hoch ist der X": one word.
+_HOW_MANY = re.compile(r"\bhow many ((?:[\w'’-]+\s?){1,3})", re.I)
 _FOCUS_PATTERNS = [
-    re.compile(r"\bhow many ((?:[\w'’-]+ ){0,3}?[\w'’-]+?)\s+(?:do|does|did|have|has|had|"
-               r"is|are|was|were|will|would|can|could|in|of|to|for|from|fought|died|live)\b", re.I),
     re.compile(r"\b(?i:wie viele) ((?:[a-zäöü][\wäöüß-]*(?:e|en|er|es|em) ){0,2}[A-ZÄÖÜ][\wäöüß-]*)"),
-    re.compile(r"\b(population|einwohner\w*|bevölkerungszahl|inhabitants)\b", re.I),
+    re.compile(r"\bwhat (?:is|was|are|were) the ((?:[\w-]+ )?[\w-]+) of\b", re.I),
     re.compile(r"\bwie (?:hoch|gross|groß) (?:ist|war|sind|waren) (?:der|die|das) ([\wäöüß-]+)",
                re.I),
 ]
@@ -44,10 +40,8 @@ class QuestionInfo:
 
     text: str
     language: str
-    numeric: bool
     focus: str | None
     terms: tuple[str, ...]
-    figure_kinds: frozenset[str] | None = None  # the figure kinds an answer needs, None = any
 
 
 def detect_language(text: str) -> str:
@@ -75,6 +69,19 @@ _SUBJECT_PATTERNS = [
 ]
 
 
+def _counted_words(phrase: str) -> list[str]:
+    """The words of a "how many" phrase up to the first function word, or an "-ed" verb after
+    the noun ("how many forced fumbles" keeps its participle)."""
+    out = []
+    for w in re.findall(r"[^\W_]+(?:['’-][^\W_]+)*", normalize(phrase)):
+        if w in STOPWORDS or (out and w.endswith("ed") and len(w) > 4):
+            break
+        if w in _GENERIC:  # "how many people live ...": the noun ends the phrase, no focus
+            return []
+        out.append(w)
+    return out
+
+
 def focus_phrase(text: str) -> list[str]:
     """What a question counts or asks the value of: modifiers first, the head word last."""
     for pattern in _SUBJECT_PATTERNS:  # "how old is Kim Jong Un": the person is the focus
@@ -83,12 +90,13 @@ def focus_phrase(text: str) -> list[str]:
             words = content_terms(m.group(1))
             if words:
                 return [words[0]]
-    for pattern in _FOCUS_PATTERNS:
-        m = pattern.search(text)
-        if m:
-            words = [w for w in content_terms(m.group(1)) if w not in _GENERIC]
-            if words:
-                return words
+    m = _HOW_MANY.search(text)
+    candidates = [_counted_words(m.group(1))] if m else []
+    candidates += [content_terms(m.group(1)) for p in _FOCUS_PATTERNS if (m := p.search(text))]
+    for words in candidates:
+        words = [w for w in words if w not in _GENERIC]
+        if words:
+            return words
     return []
 
 
@@ -98,30 +106,14 @@ def focus_term(text: str) -> str | None:
     return words[-1] if words else None
 
 
+# Words that say how something is counted, not what: "how many people", "wie viele Male".
 _GENERIC = frozenset("people menschen leute mal times total gesamt insgesamt".split())
-
-
-_WHEN = re.compile(r"\b(when|what year|which year|in what year|wann|seit wann|in welchem jahr|"
-                   r"welches jahr)\b", re.I)
-_AGE = re.compile(r"\b(how old|wie alt|what age|welches alter)\b", re.I)
-_PERCENT = re.compile(r"\b(percent|percentage|per cent|prozent|anteil|share)\b", re.I)
-
-
-def _figure_kinds(text: str) -> frozenset[str] | None:
-    if _AGE.search(text):
-        return frozenset({"age", "amount"})
-    if _WHEN.search(text):
-        return frozenset({"year"})
-    if _PERCENT.search(text):
-        return frozenset({"percent"})
-    return None
 
 
 def analyse(text: str) -> QuestionInfo:
     phrase = focus_phrase(text)
     return QuestionInfo(text=text, language=detect_language(text),
-                        numeric=bool(_NUMERIC.search(text)), focus=phrase[-1] if phrase else None,
-                        terms=tuple(content_terms(text)), figure_kinds=_figure_kinds(text))
+                        focus=phrase[-1] if phrase else None, terms=tuple(content_terms(text)))
 
 
 def is_follow_up(text: str) -> bool:

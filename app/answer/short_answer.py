@@ -51,12 +51,17 @@ def _anchored(token: str, question_stems: frozenset[str], question_words: frozen
                                   for q in question_words)
 
 
+def open_spans(ev: Evidence, c: Candidate) -> list[Span]:
+    """The candidate's typed spans that are not figures the question itself states."""
+    asked = normalize(ev.question.text)
+    return [s for s in c.spans if normalize(s.text) not in asked]
+
+
 def pick_span(ev: Evidence, c: Candidate) -> Span | None:
     """The typed span of ``c`` that answers: not a figure the question itself states, of the
     kind the question type prefers, and closest to the words the sentence shares with the
     question (each shared word counts by its nearness, 1 / (1 + words between))."""
-    asked = normalize(ev.question.text)
-    spans = [s for s in c.spans if normalize(s.text) not in asked]
+    spans = open_spans(ev, c)
     if not spans:
         return None
     preference = PREFERENCE.get(ev.answer_type, {})
