@@ -9,8 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from app.api import AskRequest, ChatRequest
+from app.api import AskRequest
 from app.figures import extract_figures
+from app.openai_compat import ChatRequest
 from ingest.chunking import ChunkingConfig, chunk_spans
 
 # Text with the characters that matter to the splitters: sentence ends, newlines, digits,
