@@ -62,13 +62,32 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                                                   or report.unchanged) else 0
 
 
+def _read_history(path: str) -> list[dict[str, str]]:
+    """The earlier turns of a conversation: a JSON list of {"role", "content"} (``-``: stdin).
+    The engine checks roles, lengths and counts; this only reads the file."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        turns = json.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the history file {path}: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the history file {path} is not JSON ({exc}); write a list of "
+                         '{"role": "user"|"assistant", "content": "..."}') from exc
+    return turns
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from app.engine import QuestionError
     from app.wiring import build_engine
 
+    try:
+        history = _read_history(args.history) if args.history else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     engine = build_engine(_settings(args))
     try:
-        answer = engine.ask(args.question, mode=args.mode)
+        answer = engine.ask(args.question, history, mode=args.mode)
     except QuestionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -176,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask = sub.add_parser("ask", help="ask a question")
     ask.add_argument("question", help="the question, in German or English")
     ask.add_argument("--json", action="store_true", help="print the /api/ask object")
+    ask.add_argument("--history", metavar="FILE",
+                     help='earlier turns as JSON, [{"role": "user"|"assistant", "content": ...}] '
+                          "(- reads standard input): the question may then be a follow-up")
     ask.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None,
                      help="answer mode (default: BELEG_LLM); extractive quotes without a model")
     ask.set_defaults(func=cmd_ask)

@@ -113,6 +113,32 @@ def test_ask_empty_question(env: Path, capsys: pytest.CaptureFixture[str], quest
     assert captured.out == ""
 
 
+def test_ask_takes_a_history_file(env: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    turns = tmp_path / "turns.json"
+    turns.write_text(json.dumps([{"role": "user", "content": DE_Q},
+                                 {"role": "assistant", "content": "Rund 15'000 Soldaten."}]),
+                     encoding="utf-8")
+    follow_up = "Und wie viele sind gefallen?"
+    assert main(["ask", follow_up, "--history", str(turns), "--json"]) == 0
+    with_history = json.loads(capsys.readouterr().out)
+    assert "2000" in with_history["answer"]
+
+
+@pytest.mark.parametrize("content,words", [
+    ("{not json", "not JSON"), ('{"role": "user"}', "history must be a list"),
+    ('[{"role": "system", "content": "x"}]', "history must be a list")])
+def test_ask_refuses_a_bad_history_file(env: Path, tmp_path: Path, content: str, words: str,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    turns = tmp_path / "turns.json"
+    turns.write_text(content, encoding="utf-8")
+    assert main(["ask", DE_Q, "--history", str(turns)]) != 0
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert main(["ask", DE_Q, "--history", str(tmp_path / "missing.json")]) != 0
+    assert "cannot read the history file" in capsys.readouterr().err
+
+
 def test_search_empty_query(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", " "]) != 0
     assert "empty" in capsys.readouterr().err
