@@ -211,6 +211,22 @@ def ablation(dev: list[dict[str, Any]], held: list[dict[str, Any]],
             "errors_at_top": errors_at_top(decided)}
 
 
+def short_answer_accuracy(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """For figure questions whose gold sentence is among the candidates (phase 2): the share
+    whose short answer, taken from that sentence, is right. It measures the span choice alone."""
+    from app.answer.analysis import FIGURE_TYPES, answer_type
+
+    ok = n = 0
+    for r in rows:
+        if r["phase"] != 2 or not r["answerable"] or answer_type(r["text"]) not in FIGURE_TYPES:
+            continue
+        hits = [i for i, label in enumerate(r["labels"]) if label]
+        if hits:
+            n += 1
+            ok += any(r["short_ok"][i] for i in hits)
+    return {"n": n, "right": ok, "rate": _rate(ok, n)}
+
+
 def candidate_threshold(decided: list[Decided], target: float = REFUSAL_TARGET) -> float:
     """The lowest score that refuses at least ``target`` of the unanswerable questions."""
     scores = sorted(d.score for d in decided if not d.answerable)
@@ -430,6 +446,8 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
         "dev_out_of_fold": measure(dev_decided, t_answer, t_cand),
         "held_out": measure(held_decided, t_answer, t_cand),
         "held_out_errors_at_top": errors_at_top(held_decided),
+        "short_answer_given_gold_sentence": {"dev": short_answer_accuracy(dev),
+                                             "held_out": short_answer_accuracy(held)},
         "held_out_without": {f: ablation(dev, held, (f,)) for f in ABLATE} | (
             {"all of " + ", ".join(ABLATE): ablation(dev, held, ABLATE)} if len(ABLATE) > 1
             else {}),

@@ -132,6 +132,18 @@ def test_short_answer_is_the_typed_span_nearest_the_question(fake_embedder) -> N
     assert short_answer(none, none.candidates[0]) is None
 
 
+@pytest.mark.parametrize("question,sentence,expected", [
+    # the question's own figure, written as a word in the source, is not the answer
+    ("Es hatte zuerst 3 Schichten; zu wie vielen Schichten wuchs es?",
+     "Zuerst hatte es drei Schichten, später wuchs es auf sieben.", "sieben"),
+])
+def test_short_answer_skips_values_the_question_states(  # type: ignore[no-untyped-def]
+        fake_embedder, question: str, sentence: str, expected: str) -> None:
+    ev = _evidence(fake_embedder, question, sentence)
+    short = short_answer(ev, ev.candidates[0])
+    assert short is not None and short.text == expected
+
+
 def test_copy_grammar_allows_only_runs_of_the_sentence() -> None:
     g = copy_grammar('Kim sagte "Nein" heute.')
     assert g.splitlines()[0] == "root ::= w0 | w1 | w2 | w3"

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from app.answer.analysis import FIGURE_TYPES
 from app.answer.evidence import Candidate, Evidence
 from app.answer.spans import PREFERENCE, Span
+from app.figures import extract_figures
 from store.lexical import normalize, tokenize
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
@@ -51,10 +52,17 @@ def _anchored(token: str, question_stems: frozenset[str], question_words: frozen
                                   for q in question_words)
 
 
+def _values(text: str) -> frozenset[float]:
+    return frozenset(f.value for f in extract_figures(text))
+
+
 def open_spans(ev: Evidence, c: Candidate) -> list[Span]:
-    """The candidate's typed spans that are not figures the question itself states."""
+    """The candidate's typed spans that are not figures the question itself states, by their
+    words or by their value ("drei Schichten" when the question says "3 Schichten")."""
     asked = normalize(ev.question.text)
-    return [s for s in c.spans if normalize(s.text) not in asked]
+    stated = _values(ev.question.text)
+    return [s for s in c.spans if normalize(s.text) not in asked
+            and not (s.kind in ("figure", "duration") and _values(s.text) & stated)]
 
 
 def pick_span(ev: Evidence, c: Candidate) -> Span | None:
