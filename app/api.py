@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import tempfile
 import threading
 import time
@@ -18,6 +17,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.access import Access, AccessDenied, bearer
 from app.engine import AnswerEngine, BusyError, LimitError, QuestionError
 from app.http_guard import (
     BodyLimit,
@@ -29,6 +29,7 @@ from app.http_guard import (
     cookies,
     header,
 )
+from app.keys import KeyStore
 from app.library import IngestReport, Library
 from app.messages import public_detail
 from app.names import DocumentNameError, checked_name, is_document_name
@@ -72,17 +73,15 @@ def _sse(event: str, data: Any) -> str:
 SESSION_ROUTES = ("/gradio_api/reset", "/gradio_api/cancel", "/gradio_api/heartbeat")
 
 
-def _session_check(app: FastAPI, api_token: str) -> Callable[[Scope], bool]:
+def _session_check(app: FastAPI, access: Access) -> Callable[[Scope], bool]:
     """True for a request from a logged-in chat session (Gradio's access-token cookie names a
-    live login) or one that carries the API token."""
+    live login) or one that carries the token or a key that may ask."""
     from starlette.routing import Mount
 
     chat = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "tokens"))
-    expected = f"Bearer {api_token}".encode()
 
     def check(scope: Scope) -> bool:
-        given = header(scope, b"authorization").encode("latin-1")
-        if secrets.compare_digest(given, expected):
+        if access.allows(bearer(header(scope, b"authorization")), "ask"):
             return True
         jar = cookies(scope)
         names = (f"access-token-{chat.cookie_id}", f"access-token-unsecure-{chat.cookie_id}")
@@ -110,25 +109,28 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                with_ui: bool = True, max_search_k: int = 50,
                max_upload_bytes: int = 50 * 1024 * 1024,
                max_request_bytes: int = MAX_REQUEST_BYTES,
-               allowed_origins: tuple[str, ...] = ()) -> Any:
-    """The ASGI app. ``api_token`` (when set) is required as a Bearer token on /api and /v1,
-    and the API's own docs are not served. Writes from other origins are refused unless
-    listed in ``allowed_origins``; bodies over ``max_request_bytes`` are refused with 413."""
-    open_docs = not api_token
+               allowed_origins: tuple[str, ...] = (), keys: KeyStore | None = None) -> Any:
+    """The ASGI app. With ``api_token`` set or any key in ``keys``, /api (but health, live and
+    ready), /v1 and /metrics need ``Authorization: Bearer`` with the token or a key holding
+    the route's scope, and the API's own docs are not served. Writes from other origins are
+    refused unless listed in ``allowed_origins``; bodies over ``max_request_bytes`` get 413."""
+    access = Access(api_token, keys)
+    open_docs = not access.required
     app = FastAPI(title="beleg", version="0.1.0", root_path=root_path,
                   docs_url="/docs" if open_docs else None,
                   redoc_url="/redoc" if open_docs else None,
                   openapi_url="/openapi.json" if open_docs else None)
 
-    def auth(request: Request) -> None:
-        if not api_token:
-            return
-        header = request.headers.get("authorization", "")
-        given = header[7:] if header.lower().startswith("bearer ") else ""
-        if not secrets.compare_digest(given.encode("utf-8", "surrogateescape"),
-                                      api_token.encode("utf-8")):
-            raise HTTPException(401, "missing or wrong API token; send 'Authorization: Bearer "
-                                     "<BELEG_API_TOKEN>'", headers={"WWW-Authenticate": "Bearer"})
+    def need(scope: str) -> Callable[[Request], None]:
+        """A route dependency: the request carries the token or a key with ``scope``."""
+        def check(request: Request) -> None:
+            try:
+                request.state.caller = access.who(
+                    bearer(request.headers.get("authorization", "")), scope)
+            except AccessDenied as exc:
+                headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+                raise HTTPException(exc.status, str(exc), headers=headers) from exc
+        return check
 
     def reply(request: Request, status: int, detail: str,
               headers: dict[str, str] | None = None, param: str | None = None) -> JSONResponse:
@@ -189,7 +191,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                                 status_code=503, headers={"Retry-After": "5"})
         return JSONResponse({"status": "ready", "chunks": chunks})
 
-    @app.get("/metrics", dependencies=[Depends(auth)], include_in_schema=False)
+    @app.get("/metrics", dependencies=[Depends(need("admin"))], include_in_schema=False)
     def prometheus() -> Response:
         return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
@@ -214,7 +216,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                                   f"to extractive quotes")
         return JSONResponse(body)
 
-    @app.post("/api/ask", dependencies=[Depends(auth)])
+    @app.post("/api/ask", dependencies=[Depends(need("ask"))])
     def ask(req: AskRequest, stream: bool = False) -> Any:
         history = [t.model_dump() for t in req.history]
         try:
@@ -258,7 +260,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 
-    @app.post("/api/search", dependencies=[Depends(auth)])
+    @app.post("/api/search", dependencies=[Depends(need("read"))])
     def search(req: SearchRequest) -> dict[str, Any]:
         if not req.query.strip():
             raise HTTPException(400, "the query is empty")
@@ -270,20 +272,20 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         hits = engine.retriever.search(req.query, req.k)
         return {"hits": [h.to_dict() for h in hits]}
 
-    @app.get("/api/documents", dependencies=[Depends(auth)])
+    @app.get("/api/documents", dependencies=[Depends(need("read"))])
     def documents() -> dict[str, Any]:
         return {"documents": [{"source": d.source, "hash": d.hash, "chunks": d.chunks,
                                "metadata": d.metadata}
                               for d in engine.retriever.store.documents()]}
 
-    @app.get("/api/documents/{source:path}", dependencies=[Depends(auth)])
+    @app.get("/api/documents/{source:path}", dependencies=[Depends(need("read"))])
     def document(source: str) -> dict[str, Any]:
         doc = engine.retriever.store.document(source) if is_document_name(source) else None
         if doc is None:
             raise HTTPException(404, f"no document named '{source}'")
         return {"source": doc.source, "text": doc.text, "metadata": doc.metadata}
 
-    @app.post("/api/documents", dependencies=[Depends(auth)])
+    @app.post("/api/documents", dependencies=[Depends(need("write"))])
     def upload(files: list[UploadFile] = File(...)) -> JSONResponse:
         """Add or replace documents, all or nothing: every file is read and checked first, and
         when any is refused (each with its own reason) none is stored."""
@@ -317,13 +319,13 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                 getattr(report, library.add_document(doc)).append(doc.source)
         return JSONResponse(report.to_dict())
 
-    @app.delete("/api/documents/{source:path}", dependencies=[Depends(auth)])
+    @app.delete("/api/documents/{source:path}", dependencies=[Depends(need("write"))])
     def delete(source: str) -> dict[str, Any]:
         if not is_document_name(source) or not engine.retriever.store.remove(source):
             raise HTTPException(404, f"no document named '{source}'")
         return {"removed": source}
 
-    app.include_router(openai_router(engine, auth, root_path, _close_when_idle))
+    app.include_router(openai_router(engine, need("ask"), root_path, _close_when_idle))
 
     if with_ui:
         import gradio as gr
@@ -333,16 +335,16 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         blocks = build_ui(engine)
         # Mounted last at "/": the routes above take precedence over the chat's catch-all.
         # With a token, the chat asks for it at a login form (any user name, the token as password).
-        login = (lambda _user, password: secrets.compare_digest(
-            password.encode("utf-8", "surrogateescape"), api_token.encode("utf-8"))) \
-            if api_token else None
+        # With a token or keys, the chat asks for one at a login form (the key as password).
+        login = (lambda _user, password: access.allows(password, "ask")) \
+            if access.required else None
         gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login)
 
     closed = ["/gradio_api/upload"]
     if not open_docs:  # the mounted chat app would otherwise serve its own
         closed += ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
     inner: Any = SameOriginWrites(app, allowed_origins)
-    if api_token and with_ui:
-        inner = SessionRequired(inner, SESSION_ROUTES, _session_check(app, api_token))
+    if access.required and with_ui:
+        inner = SessionRequired(inner, SESSION_ROUTES, _session_check(app, access))
     guarded = LoginThrottle(ClosedPaths(inner, closed))
     return Observed(BodyLimit(guarded, max_request_bytes), metrics)

@@ -153,13 +153,74 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys(args: argparse.Namespace) -> int:
+    from app.keys import SCOPE_HELP, ApiKeyError, KeyStore
+
+    store = KeyStore(_settings(args).keys_file)
+    try:
+        if args.action == "create":
+            key, secret = store.create(args.name, args.scope or ["ask"])
+            if args.json:
+                print(json.dumps({**key.public(), "key": secret}))
+            else:
+                print(secret)
+                print(f"key '{key.name}' ({key.id}) with scopes {', '.join(key.scopes)}: shown "
+                      "once, only its hash is kept. Send it as 'Authorization: Bearer <key>'.",
+                      file=sys.stderr)
+            return 0
+        if args.action == "revoke":
+            revoked = store.revoke(args.name)
+            if not revoked:
+                print(f"error: no live key named or numbered '{args.name}' (see `beleg keys "
+                      "list`)", file=sys.stderr)
+                return EXIT_INPUT
+            print(f"revoked {', '.join(f'{k.name} ({k.id})' for k in revoked)}", file=sys.stderr)
+            return 0
+        keys = store.keys()
+    except ApiKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    if args.json:
+        print(json.dumps([k.public() for k in keys]))
+        return 0
+    if not keys:
+        print("no keys; create one with `beleg keys create NAME --scope ask` (scopes: "
+              + "; ".join(f"{s}: {h}" for s, h in SCOPE_HELP.items()) + ")", file=sys.stderr)
+    for k in keys:
+        state = "revoked" if k.revoked else "live"
+        print(f"{k.id}\t{k.name}\t{','.join(k.scopes)}\t{state}")
+    return 0
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.api import create_app
+    from app.keys import KeyStore
     from app.wiring import build_engine
 
     settings = _settings(args)
+    keys = KeyStore(settings.keys_file)
+    protected = bool(settings.api_token) or keys.configured()
+    if not protected and not _loopback(settings.host):
+        print(f"error: beleg would serve {settings.host} to the network with no access "
+              "control. Create a key first (`beleg keys create admin --scope admin`) or set "
+              "BELEG_API_TOKEN; or bind to 127.0.0.1.", file=sys.stderr)
+        return EXIT_USAGE
+    if not protected:
+        logger.info("no API keys and no token: open to anyone on this machine (%s only); "
+                    "`beleg keys create` turns access control on", settings.host)
     lock = None
     if not settings.chroma_url:  # CLI writes refuse while this server owns the embedded store
         from store.serve_lock import hold_for_serving
@@ -170,7 +231,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine.llm.warm_up()
     app = create_app(engine, api_token=settings.api_token, root_path=settings.root_path,
                      max_request_bytes=settings.max_request_bytes,
-                     allowed_origins=settings.allowed_origin_list)
+                     allowed_origins=settings.allowed_origin_list, keys=keys)
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
@@ -216,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("sources", nargs="*", help="with remove: the document names to remove")
     docs.add_argument("--json", action="store_true", help="print the list as JSON")
     docs.set_defaults(func=cmd_documents)
+    ke = sub.add_parser("keys", help="create, list or revoke API keys")
+    ke.add_argument("action", nargs="?", choices=["list", "create", "revoke"], default="list",
+                    help="list (default), create NAME, or revoke NAME|ID")
+    ke.add_argument("name", nargs="?", default="", help="the key's name (or id, to revoke)")
+    ke.add_argument("--scope", action="append", choices=["read", "ask", "write", "admin"],
+                    help="what the new key may do; repeat for several (default: ask)")
+    ke.add_argument("--json", action="store_true", help="print JSON (create: with the key)")
+    ke.set_defaults(func=cmd_keys)
     mo = sub.add_parser("models", help="describe the embedding model and LLM the settings load")
     mo.add_argument("--json", action="store_true", help="print the description as JSON")
     mo.add_argument("--fetch", action="store_true", help="download/assemble the local model now")
@@ -233,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
                         stream=sys.stderr)
     for noisy in ("bm25s", "chromadb", "httpx", "httpcore", "urllib3", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose > 1 else logging.WARNING)
+    if args.command == "keys" and args.action in ("create", "revoke") and not args.name:
+        print(f"error: name the key to {args.action} (beleg keys {args.action} NAME)",
+              file=sys.stderr)
+        return EXIT_USAGE
     if args.command == "documents" and args.action == "remove" and not args.sources:
         print("error: name the documents to remove (see `beleg documents`)", file=sys.stderr)
         return EXIT_USAGE

@@ -60,6 +60,11 @@ class Settings:
         return self.data_dir / "chroma"
 
     @property
+    def keys_file(self) -> Path:
+        """API keys (hashed), created by `beleg keys create`."""
+        return self.data_dir / "keys.json"
+
+    @property
     def lexical_dir(self) -> Path:
         return self.data_dir / "lexical" / self.collection
 
