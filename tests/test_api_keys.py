@@ -167,3 +167,21 @@ def test_serve_refuses_the_network_without_access_control(tmp_path: Path,
     assert main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2
     err = capsys.readouterr().err
     assert "no access control" in err and "beleg keys create" in err
+
+
+def test_chat_login_takes_a_key_that_may_ask(
+        keyed: tuple[LiveServer, dict[str, dict[str, str]]]) -> None:
+    server, secrets = keyed
+    with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as anon:
+        assert anon.post("/gradio_api/reset", json={"event_id": "x"}).status_code == 401
+    with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as user:
+        reader = user.post("/login", data={"username": "x", "password": secrets["read"]["right"]})
+        assert reader.status_code != 200  # a read-only key may not chat
+        ok = user.post("/login", data={"username": "x", "password": secrets["ask"]["right"]})
+        assert ok.status_code == 200, ok.text
+        assert user.post("/gradio_api/reset", json={"event_id": "x"}).status_code == 200
+    for secret, status in ((secrets["ask"]["right"], 200), (secrets["read"]["right"], 401),
+                           (secrets["ask"]["revoked"], 401)):
+        with httpx.Client(base_url=server.url, timeout=30, trust_env=False,
+                          headers={"Authorization": f"Bearer {secret}"}) as api:
+            assert api.post("/gradio_api/reset", json={"event_id": "x"}).status_code == status
