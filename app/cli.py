@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from app.settings import Settings, SettingsError
 
@@ -94,6 +95,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(with_sources=False), ensure_ascii=False))
         return 0
+    _print_answer(answer)
+    return 0
+
+
+def _print_answer(answer: Any) -> None:
     print(answer.answer)
     if answer.short_answer is not None and answer.short_answer.method != "sentence":
         sa = answer.short_answer
@@ -103,7 +109,47 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"\n{answer.notice}")
     for c in answer.citations:
         print(f"  [{c.n}] {c.source} {c.start}-{c.end}: {c.quote}")
-    return 0
+
+
+# Turns of the conversation `beleg chat` sends with each question (the engine takes up to 100;
+# follow-ups lean on the last question, so a short window is plenty).
+CHAT_TURNS = 20
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """An interactive session: each question is asked with the conversation so far."""
+    from app.engine import QuestionError
+    from app.wiring import build_engine
+
+    engine = build_engine(_settings(args))
+    history: list[dict[str, str]] = []
+    interactive = sys.stdin.isatty()
+    if interactive:
+        print("Ask about your documents; /clear starts over, /exit or Ctrl-D ends.",
+              file=sys.stderr)
+    while True:
+        try:
+            line = input("? " if interactive else "")
+        except EOFError:
+            return 0
+        question = line.strip()
+        if question in ("/exit", "/quit"):
+            return 0
+        if question == "/clear":
+            history = []
+            print("(a new conversation)", file=sys.stderr)
+            continue
+        if not question:
+            continue
+        try:
+            answer = engine.ask(question, history[-CHAT_TURNS:], mode=args.mode)
+        except QuestionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        _print_answer(answer)
+        print()
+        history += [{"role": "user", "content": question},
+                    {"role": "assistant", "content": answer.answer}]
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -262,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None,
                      help="answer mode (default: BELEG_LLM); extractive quotes without a model")
     ask.set_defaults(func=cmd_ask)
+    ch = sub.add_parser("chat", help="an interactive session: questions with their history")
+    ch.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None,
+                    help="answer mode (default: BELEG_LLM); extractive quotes without a model")
+    ch.set_defaults(func=cmd_chat)
     se = sub.add_parser("search", help="show the passages retrieval finds")
     se.add_argument("query", help="words or a question to search for")
     se.add_argument("-k", type=int, default=5, help="how many passages to show (default 5)")

@@ -139,6 +139,21 @@ def test_ask_refuses_a_bad_history_file(env: Path, tmp_path: Path, content: str,
     assert "cannot read the history file" in capsys.readouterr().err
 
 
+def test_chat_keeps_the_conversation(env: Path, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [DE_Q, "", "x" * 5000, "Und wie viele sind gefallen?", "/clear", "/exit",
+             "never asked"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["chat", "--mode", "extractive"]) == 0
+    captured = capsys.readouterr()
+    first, _, rest = captured.out.partition("kind:")
+    assert "15'000" in first
+    assert "2000" in rest  # the follow-up was asked with the first question as history
+    assert "the limit is" in captured.err  # a bad question is an error line, not the end
+    assert "a new conversation" in captured.err
+    assert captured.out.count("kind:") == 2  # nothing after /exit
+
+
 def test_search_empty_query(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", " "]) != 0
     assert "empty" in capsys.readouterr().err
