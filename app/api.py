@@ -5,12 +5,10 @@ import json
 import logging
 import tempfile
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 from fastapi import Depends, FastAPI, File, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -18,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.access import Access, AccessDenied, bearer
+from app.answer_stream import abandon, next_event
 from app.engine import AnswerEngine, BusyError, LimitError, QuestionError
 from app.http_guard import (
     BodyLimit,
@@ -88,21 +87,6 @@ def _session_check(app: FastAPI, access: Access) -> Callable[[Scope], bool]:
         return any(jar.get(n) in chat.tokens for n in names if jar.get(n))
 
     return check
-
-
-def _close_when_idle(events: Iterator[Any], wait_s: float = 30.0) -> None:
-    """Closes an answer generator a gone client left behind, which frees its answer slot.
-    While the engine thread is still inside it, close() raises ValueError: retry briefly."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            events.close()  # type: ignore[attr-defined]
-            return
-        except ValueError:
-            if time.monotonic() > deadline:
-                logger.warning("an abandoned answer did not end within %.0f s", wait_s)
-                return
-            time.sleep(0.05)
 
 
 def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = "",
@@ -240,10 +224,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             finished = False
             try:
                 yield _sse("sources", [s.to_dict() for s in first.data])
-                # abandon_on_cancel: a disconnect must not wait for the engine's next event
-                # (a model writing one long sentence sends none for a while).
-                while (event := await anyio.to_thread.run_sync(
-                        next, events, None, abandon_on_cancel=True)) is not None:
+                while (event := await next_event(events)) is not None:
                     if event.kind == "token":
                         yield _sse("token", {"text": event.data})
                     elif event.kind == "final":
@@ -254,9 +235,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                 yield _sse("error", {"detail": public_detail(str(exc), 300)})
             finally:
                 if not finished:  # the client left: stop the model, free the slot
-                    cancel.set()
-                    threading.Thread(target=_close_when_idle, args=(events,), daemon=True,
-                                     name="beleg-close-answer").start()
+                    abandon(events, cancel)
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 
@@ -325,7 +304,7 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
             raise HTTPException(404, f"no document named '{source}'")
         return {"removed": source}
 
-    app.include_router(openai_router(engine, need("ask"), root_path, _close_when_idle))
+    app.include_router(openai_router(engine, need("ask"), root_path))
 
     if with_ui:
         import gradio as gr

@@ -241,8 +241,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def _loopback(host: str) -> bool:
     import ipaddress
 
-    if host in ("localhost", ""):
-        return host == "localhost"
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -9,12 +9,12 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
-import anyio.to_thread
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.answer.defang import defang
+from app.answer_stream import abandon, next_event
 from app.engine import Answer, AnswerEngine, LimitError, QuestionError
 from app.messages import public_detail
 from app.openai_errors import error_body
@@ -149,8 +149,7 @@ def usage(question: str, history: list[dict[str, str]], content: str) -> dict[st
             "total_tokens": prompt + completion}
 
 
-def openai_router(engine: AnswerEngine, auth: Callable[..., None], url_base: str,
-                  close_when_idle: Callable[[Any], None]) -> APIRouter:
+def openai_router(engine: AnswerEngine, auth: Callable[..., None], url_base: str) -> APIRouter:
     """The /v1 routes; errors raised inside them are OpenAIError (see ``error_response``)."""
     router = APIRouter(prefix="/v1", dependencies=[Depends(auth)])
 
@@ -193,8 +192,8 @@ def openai_router(engine: AnswerEngine, auth: Callable[..., None], url_base: str
                     "usage": usage(question, history, content), "beleg": beleg_fields(final)}
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         return StreamingResponse(
-            _chunks(events, base, question, history, include_usage, url_base, cancel,
-                    close_when_idle), media_type="text/event-stream")
+            _chunks(events, base, question, history, include_usage, url_base, cancel),
+            media_type="text/event-stream")
 
     return router
 
@@ -215,8 +214,7 @@ def _chunk(base: dict[str, Any], delta: dict[str, Any], finish: str | None = Non
 
 async def _chunks(events: Any, base: dict[str, Any], question: str,
                   history: list[dict[str, str]], include_usage: bool, url_base: str,
-                  cancel: threading.Event, close_when_idle: Callable[[Any], None]
-                  ) -> AsyncIterator[str]:
+                  cancel: threading.Event) -> AsyncIterator[str]:
     """Chat completion chunks: the role, then each verified piece of text as the engine passes
     it, then the notice and the citations, a last chunk with the annotations and beleg's
     fields, usage when asked for, and [DONE]. A client that leaves stops the model."""
@@ -224,8 +222,7 @@ async def _chunks(events: Any, base: dict[str, Any], question: str,
     sent = ""
     try:
         yield _chunk(base, {"role": "assistant", "content": ""})
-        while (event := await anyio.to_thread.run_sync(
-                next, events, None, abandon_on_cancel=True)) is not None:
+        while (event := await next_event(events)) is not None:
             if event.kind == "token":
                 piece = defang(event.data)
                 sent += piece
@@ -251,7 +248,5 @@ async def _chunks(events: Any, base: dict[str, Any], question: str,
         finished = True
         yield "data: " + json.dumps(error_body(503, public_detail(str(exc), 300))) + "\n\n"
     finally:
-        if not finished:
-            cancel.set()
-            threading.Thread(target=close_when_idle, args=(events,), daemon=True,
-                             name="beleg-close-completion").start()
+        if not finished:  # the client left: stop the model, free the slot
+            abandon(events, cancel)

@@ -64,10 +64,6 @@ class LazyEmbedder:
         return self._real
 
     @property
-    def loaded(self) -> bool:
-        return self._real is not None
-
-    @property
     def dim(self) -> int:  # type: ignore[override]
         return self._dim if self._dim is not None else self.real.dim
 
