@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
-from app.keys import ApiKey, KeyStore
+from app.keys import ALL_COLLECTIONS, ApiKey, KeyStore
 
 
 class AccessDenied(Exception):
@@ -12,6 +13,28 @@ class AccessDenied(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, and the collections they may use (ALL_COLLECTIONS: every one)."""
+
+    name: str
+    collections: tuple[str, ...] = (ALL_COLLECTIONS,)
+
+    def may_use(self, collection: str) -> bool:
+        return ALL_COLLECTIONS in self.collections or collection in self.collections
+
+    def usable(self, names: list[str]) -> list[str]:
+        """Those of ``names`` this caller may use, in their order."""
+        return [n for n in names if self.may_use(n)]
+
+    def check(self, collection: str) -> None:
+        """AccessDenied (403) unless this caller may use the collection. Asked before the
+        collection is looked up, so the answer is the same whether or not it exists."""
+        if not self.may_use(collection):
+            raise AccessDenied(403, f"the key '{self.name}' may not use the collection "
+                                    f"'{collection}'; it may use {', '.join(self.collections)}")
 
 
 def bearer(authorization: str) -> str:
@@ -35,12 +58,12 @@ class Access:
         return bool(self.api_token) and secrets.compare_digest(
             secret.encode("utf-8", "surrogateescape"), self.api_token.encode("utf-8"))
 
-    def who(self, secret: str, scope: str) -> str:
-        """The caller's name ('token' or the key's name), or AccessDenied."""
+    def who(self, secret: str, scope: str) -> Caller:
+        """The caller ('anonymous' when access is open, 'token', or the key), or AccessDenied."""
         if not self.required:
-            return "anonymous"
+            return Caller("anonymous")
         if secret and self._is_token(secret):
-            return "token"
+            return Caller("token")
         key: ApiKey | None = self.keys.verify(secret) if self.keys is not None and secret \
             else None
         if key is None:
@@ -52,7 +75,29 @@ class Access:
             raise AccessDenied(403, f"the key '{key.name}' lacks the scope '{scope}' (it has "
                                     f"{', '.join(key.scopes)}); create a key with "
                                     f"--scope {scope}")
-        return key.name
+        return Caller(key.name, key.collections)
+
+    def login(self, user: str, secret: str) -> bool:
+        """The chat's login: the token (any name), or a key that may ask with its own name,
+        so that the name then tells which collections the session may use."""
+        if not self.required:
+            return True
+        if secret and self._is_token(secret):
+            return True
+        key = self.keys.verify(secret) if self.keys is not None and secret else None
+        return key is not None and key.allows("ask") and key.name == user.strip()
+
+    def caller_named(self, user: str | None) -> Caller | None:
+        """The caller of a logged-in chat session (see ``login``); None when its key has been
+        revoked or lost the scope since, so the session can no longer ask."""
+        if not self.required:
+            return Caller("anonymous")
+        keys = self.keys.keys() if self.keys is not None else []
+        named = [k for k in keys if k.name == (user or "").strip()]
+        live = [k for k in named if k.revoked is None]
+        if live:
+            return Caller(live[0].name, live[0].collections) if live[0].allows("ask") else None
+        return Caller("token") if self.api_token and not named else None
 
     def allows(self, secret: str, scope: str) -> bool:
         try:

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.access import Access, AccessDenied, bearer
 from app.answer_stream import abandon, next_event
 from app.engine import AnswerEngine, BusyError, LimitError, QuestionError
+from app.framing import embeddable
 from app.http_guard import (
     BodyLimit,
     ClosedPaths,
@@ -39,7 +40,9 @@ from app.openai_errors import is_v1_path
 from app.request_text import Text
 from ingest.documents import Document, IngestError
 from ingest.loaders import load_document
-from store.collection import StoreError
+from store.collection import StoreError, UnknownCollection
+from store.naming import CollectionNameError, checked_collection
+from store.retrieval import HybridRetriever
 
 logger = logging.getLogger(__name__)
 
@@ -57,17 +60,22 @@ class AskRequest(BaseModel):
     question: Text
     history: list[Turn] = Field(default_factory=list)
     mode: Text | None = None
+    collection: Text | None = None
 
 
 class SearchRequest(BaseModel):
     query: Text
     k: int = Field(default=5, strict=True)
+    collection: Text | None = None
 
 
 def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+# What the chat's login form asks for (its fields are Gradio's "Username" and "Password").
+LOGIN_MESSAGE = ("Username: the name of your API key. Password: the key itself "
+                 "(blg_…; an administrator makes one with `beleg keys create NAME`).")
 # Gradio's session routes that it leaves open even with its login on.
 SESSION_ROUTES = ("/gradio_api/reset", "/gradio_api/cancel", "/gradio_api/heartbeat")
 
@@ -96,8 +104,9 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                allowed_origins: tuple[str, ...] = (), keys: KeyStore | None = None) -> Any:
     """The ASGI app. With ``api_token`` set or any key in ``keys``, /api (but health, live and
     ready), /v1 and /metrics need ``Authorization: Bearer`` with the token or a key holding
-    the route's scope, and the API's own docs are not served. Writes from other origins are
-    refused unless listed in ``allowed_origins``; bodies over ``max_request_bytes`` get 413."""
+    the route's scope, and the API's own docs are not served. Pages of ``allowed_origins``
+    (none by default) may embed the chat in a frame, call the API from scripts (CORS) and write;
+    other origins may do none of these. Bodies over ``max_request_bytes`` get 413."""
     access = Access(api_token, keys)
     open_docs = not access.required
     app = FastAPI(title="beleg", version="0.1.0", root_path=root_path,
@@ -148,6 +157,28 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     @app.exception_handler(BusyError)
     async def busy(request: Request, exc: BusyError) -> JSONResponse:
         return reply(request, 503, str(exc), {"Retry-After": "10"})
+
+    @app.exception_handler(UnknownCollection)
+    async def unknown_collection(request: Request, exc: UnknownCollection) -> JSONResponse:
+        return reply(request, 404, str(exc), param="collection")
+
+    @app.exception_handler(CollectionNameError)
+    async def bad_collection(request: Request, exc: CollectionNameError) -> JSONResponse:
+        return reply(request, 400, str(exc), param="collection")
+
+    @app.exception_handler(AccessDenied)
+    async def denied(request: Request, exc: AccessDenied) -> JSONResponse:
+        return reply(request, exc.status, str(exc))
+
+    def collection_of(request: Request, name: str | None, create: bool = False
+                      ) -> HybridRetriever:
+        """The retriever of a collection the caller may use: 403 when the key may not use it
+        (said alike whether or not it exists), 404 when it does not exist and ``create`` is
+        off. Every document route, search and answer reads through this, so no document of
+        another collection can reach the caller."""
+        name = checked_collection(name)
+        request.state.caller.check(name)
+        return engine.collections.retriever(name, create=create)
 
     @app.exception_handler(StoreError)
     async def store_failed(request: Request, exc: StoreError) -> JSONResponse:
@@ -200,12 +231,25 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                                   f"to extractive quotes")
         return JSONResponse(body)
 
+    @app.get("/api/collections", dependencies=[Depends(need("read"))])
+    def collections(request: Request) -> dict[str, Any]:
+        """The collections the caller may use, with their size."""
+        out = []
+        for name in request.state.caller.usable(engine.collections.names()):
+            store = engine.collections.store(name)
+            out.append({"name": name, "documents": len(store.documents()),
+                        "chunks": store.count()})
+        return {"collections": out}
+
     @app.post("/api/ask", dependencies=[Depends(need("ask"))])
-    def ask(req: AskRequest, stream: bool = False) -> Any:
+    def ask(req: AskRequest, request: Request, stream: bool = False) -> Any:
         history = [t.model_dump() for t in req.history]
+        collection = checked_collection(req.collection)
+        collection_of(request, collection)
         try:
             cancel = threading.Event()
-            events = engine.stream(req.question, history, req.mode, cancel=cancel)
+            events = engine.stream(req.question, history, req.mode, cancel=cancel,
+                                   collection=collection)
             first = next(events)  # validation errors surface here, before any byte is sent
         except LimitError as exc:
             raise HTTPException(413, str(exc)) from exc
@@ -240,7 +284,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         return StreamingResponse(gen(), media_type="text/event-stream")
 
     @app.post("/api/search", dependencies=[Depends(need("read"))])
-    def search(req: SearchRequest) -> dict[str, Any]:
+    def search(req: SearchRequest, request: Request) -> dict[str, Any]:
+        retriever = collection_of(request, req.collection)
         if not req.query.strip():
             raise HTTPException(400, "the query is empty")
         if len(req.query) > engine.max_question_chars:
@@ -248,27 +293,32 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                                      "characters")
         if not 1 <= req.k <= max_search_k:
             raise HTTPException(400, f"k must be between 1 and {max_search_k}")
-        hits = engine.retriever.search(req.query, req.k)
+        hits = retriever.search(req.query, req.k)
         return {"hits": [h.to_dict() for h in hits]}
 
     @app.get("/api/documents", dependencies=[Depends(need("read"))])
-    def documents() -> dict[str, Any]:
-        return {"documents": [{"source": d.source, "hash": d.hash, "chunks": d.chunks,
-                               "metadata": d.metadata}
-                              for d in engine.retriever.store.documents()]}
+    def documents(request: Request, collection: str | None = None) -> dict[str, Any]:
+        store = collection_of(request, collection).store
+        return {"collection": store.label,
+                "documents": [{"source": d.source, "hash": d.hash, "chunks": d.chunks,
+                               "metadata": d.metadata} for d in store.documents()]}
 
     @app.get("/api/documents/{source:path}", dependencies=[Depends(need("read"))])
-    def document(source: str) -> dict[str, Any]:
-        doc = engine.retriever.store.document(source) if is_document_name(source) else None
+    def document(source: str, request: Request, collection: str | None = None
+                 ) -> dict[str, Any]:
+        store = collection_of(request, collection).store
+        doc = store.document(source) if is_document_name(source) else None
         if doc is None:
             raise HTTPException(404, f"no document named '{source}'")
         return {"source": doc.source, "text": doc.text, "metadata": doc.metadata}
 
     @app.post("/api/documents", dependencies=[Depends(need("write"))])
-    def upload(files: list[UploadFile] = File(...)) -> JSONResponse:
+    def upload(request: Request, files: list[UploadFile] = File(...),
+               collection: str | None = None) -> JSONResponse:
         """Add or replace documents, all or nothing: every file is read and checked first, and
-        when any is refused (each with its own reason) none is stored."""
-        library = Library(engine.retriever.store, engine.retriever.embedder)
+        when any is refused (each with its own reason) none is stored. A named collection is
+        created by its first upload."""
+        request.state.caller.check(checked_collection(collection))
         report = IngestReport()
         parsed: list[Document] = []
         with tempfile.TemporaryDirectory() as tmp:
@@ -294,13 +344,16 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                 body["detail"] = ("nothing was stored: fix or leave out the files listed under "
                                   "'failed' and send the request again")
                 return JSONResponse(body, status_code=422)
+            retriever = collection_of(request, collection, create=True)
+            library = Library(retriever.store, retriever.embedder)
             for doc in parsed:
                 getattr(report, library.add_document(doc)).append(doc.source)
         return JSONResponse(report.to_dict())
 
     @app.delete("/api/documents/{source:path}", dependencies=[Depends(need("write"))])
-    def delete(source: str) -> dict[str, Any]:
-        if not is_document_name(source) or not engine.retriever.store.remove(source):
+    def delete(source: str, request: Request, collection: str | None = None) -> dict[str, Any]:
+        store = collection_of(request, collection).store
+        if not is_document_name(source) or not store.remove(source):
             raise HTTPException(404, f"no document named '{source}'")
         return {"removed": source}
 
@@ -311,13 +364,13 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
 
         from app.ui import build_ui
 
-        blocks = build_ui(engine)
+        blocks = build_ui(engine, access.caller_named)
         # Mounted last at "/": the routes above take precedence over the chat's catch-all.
-        # With a token, the chat asks for it at a login form (any user name, the token as password).
-        # With a token or keys, the chat asks for one at a login form (the key as password).
-        login = (lambda _user, password: access.allows(password, "ask")) \
-            if access.required else None
-        gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login)
+        # With a token or keys, the chat asks for one at a login form: the key's name and the
+        # key (or any name and the token); the name then tells the session's collections.
+        login = access.login if access.required else None
+        gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login,
+                            auth_message=LOGIN_MESSAGE if login else None)
 
     closed = ["/gradio_api/upload"]
     if not open_docs:  # the mounted chat app would otherwise serve its own
@@ -326,4 +379,4 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     if access.required and with_ui:
         inner = SessionRequired(inner, SESSION_ROUTES, _session_check(app, access))
     guarded = LoginThrottle(ClosedPaths(inner, closed))
-    return Observed(BodyLimit(guarded, max_request_bytes), metrics)
+    return Observed(BodyLimit(embeddable(guarded, allowed_origins), max_request_bytes), metrics)

@@ -1,4 +1,4 @@
-"""`beleg`: ingest, ask, search, serve, documents, models. Errors become messages and exit codes."""
+"""`beleg`: ingest, ask, chat, search, serve, documents, collections, keys, models."""
 from __future__ import annotations
 
 import argparse
@@ -50,7 +50,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     with _writing(settings):
-        library = build_library(settings=settings)
+        library = build_library(settings=settings, collection=args.collection)
         report = library.add_paths([Path(p) for p in args.paths], progress=not args.json)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
@@ -88,7 +88,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     engine = build_engine(_settings(args))
     try:
-        answer = engine.ask(args.question, history, mode=args.mode)
+        answer = engine.ask(args.question, history, mode=args.mode, collection=args.collection)
     except QuestionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT
@@ -122,6 +122,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from app.wiring import build_engine
 
     engine = build_engine(_settings(args))
+    engine.collections.retriever(args.collection)  # an unknown collection ends it at once
     history: list[dict[str, str]] = []
     interactive = sys.stdin.isatty()
     if interactive:
@@ -142,7 +143,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not question:
             continue
         try:
-            answer = engine.ask(question, history[-CHAT_TURNS:], mode=args.mode)
+            answer = engine.ask(question, history[-CHAT_TURNS:], mode=args.mode,
+                                collection=args.collection)
         except QuestionError as exc:
             print(f"error: {exc}", file=sys.stderr)
             continue
@@ -159,7 +161,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         print("error: the query is empty", file=sys.stderr)
         return EXIT_INPUT
     engine = build_engine(replace(_settings(args), llm="extractive"))
-    hits = engine.retriever.search(args.query, args.k)
+    hits = engine.collections.retriever(args.collection).search(args.query, args.k)
     if args.json:
         print(json.dumps({"hits": [h.to_dict() for h in hits]}, ensure_ascii=False))
     else:
@@ -175,12 +177,12 @@ def cmd_documents(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.action == "remove":
         with _writing(settings):
-            library = build_catalogue(settings)
+            library = build_catalogue(settings, args.collection)
             missing = [s for s in args.sources if not library.remove(s)]
         for s in missing:
             print(f"error: no document named '{s}' (see `beleg documents`)", file=sys.stderr)
         return EXIT_INPUT if missing else 0
-    docs = build_catalogue(settings).documents()
+    docs = build_catalogue(settings, args.collection).documents()
     if args.json:
         print(json.dumps([{"source": d.source, "hash": d.hash, "chunks": d.chunks,
                            "metadata": d.metadata} for d in docs], ensure_ascii=False))
@@ -188,6 +190,24 @@ def cmd_documents(args: argparse.Namespace) -> int:
         for d in docs:
             flag = "\tinstruction-like text" if d.metadata.get("instruction_like") else ""
             print(f"{d.source}\t{d.chunks} chunks\t{d.metadata.get('date', '')}{flag}")
+    return 0
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    from app.wiring import build_catalogue, build_client
+    from store.naming import collection_names
+
+    settings = _settings(args)
+    client = build_client(settings)
+    rows = []
+    for name in collection_names(client, settings.collection):
+        docs = build_catalogue(settings, name).documents()
+        rows.append({"name": name, "documents": len(docs), "chunks": sum(d.chunks for d in docs)})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['name']}\t{r['documents']} documents\t{r['chunks']} chunks")
     return 0
 
 
@@ -205,14 +225,14 @@ def cmd_keys(args: argparse.Namespace) -> int:
     store = KeyStore(_settings(args).keys_file)
     try:
         if args.action == "create":
-            key, secret = store.create(args.name, args.scope or ["ask"])
+            key, secret = store.create(args.name, args.scope or ["ask"], args.collection)
             if args.json:
                 print(json.dumps({**key.public(), "key": secret}))
             else:
                 print(secret)
-                print(f"key '{key.name}' ({key.id}) with scopes {', '.join(key.scopes)}: shown "
-                      "once, only its hash is kept. Send it as 'Authorization: Bearer <key>'.",
-                      file=sys.stderr)
+                print(f"key '{key.name}' ({key.id}) with scopes {', '.join(key.scopes)} on "
+                      f"collections {', '.join(key.collections)}: shown once, only its hash is "
+                      "kept. Send it as 'Authorization: Bearer <key>'.", file=sys.stderr)
             return 0
         if args.action == "revoke":
             revoked = store.revoke(args.name)
@@ -234,7 +254,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
               + "; ".join(f"{s}: {h}" for s, h in SCOPE_HELP.items()) + ")", file=sys.stderr)
     for k in keys:
         state = "revoked" if k.revoked else "live"
-        print(f"{k.id}\t{k.name}\t{','.join(k.scopes)}\t{state}")
+        print(f"{k.id}\t{k.name}\t{','.join(k.scopes)}\t{','.join(k.collections)}\t{state}")
     return 0
 
 
@@ -290,6 +310,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _collection_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--collection", metavar="NAME", default=None,
+                        help=f"{what} (default: the default collection)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="beleg", description="Cited answers from your documents.")
     p.add_argument("-v", "--verbose", action="count", default=0,
@@ -298,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing = sub.add_parser("ingest", help="add files or folders (.txt .md .html .pdf .docx)")
     ing.add_argument("paths", nargs="+", help="files or folders (folders are read recursively)")
     ing.add_argument("--json", action="store_true", help="print the ingest report as JSON")
+    _collection_option(ing, "the collection to add to (created on first use)")
     ing.set_defaults(func=cmd_ingest)
     ask = sub.add_parser("ask", help="ask a question")
     ask.add_argument("question", help="the question, in German or English")
@@ -307,15 +333,18 @@ def build_parser() -> argparse.ArgumentParser:
                           "(- reads standard input): the question may then be a follow-up")
     ask.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None,
                      help="answer mode (default: BELEG_LLM); extractive quotes without a model")
+    _collection_option(ask, "the collection whose documents answer")
     ask.set_defaults(func=cmd_ask)
     ch = sub.add_parser("chat", help="an interactive session: questions with their history")
     ch.add_argument("--mode", choices=["extractive", "local", "openai", "ollama"], default=None,
                     help="answer mode (default: BELEG_LLM); extractive quotes without a model")
+    _collection_option(ch, "the collection whose documents answer")
     ch.set_defaults(func=cmd_chat)
     se = sub.add_parser("search", help="show the passages retrieval finds")
     se.add_argument("query", help="words or a question to search for")
     se.add_argument("-k", type=int, default=5, help="how many passages to show (default 5)")
     se.add_argument("--json", action="store_true", help="print the hits as JSON")
+    _collection_option(se, "the collection to search")
     se.set_defaults(func=cmd_search)
     sv = sub.add_parser("serve", help="web chat and HTTP API")
     sv.add_argument("--host", help="address to bind (default BELEG_HOST, 127.0.0.1)")
@@ -326,13 +355,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="list (default) or remove")
     docs.add_argument("sources", nargs="*", help="with remove: the document names to remove")
     docs.add_argument("--json", action="store_true", help="print the list as JSON")
+    _collection_option(docs, "the collection to list or remove from")
     docs.set_defaults(func=cmd_documents)
+    co = sub.add_parser("collections", help="list the collections with their sizes")
+    co.add_argument("--json", action="store_true", help="print the list as JSON")
+    co.set_defaults(func=cmd_collections)
     ke = sub.add_parser("keys", help="create, list or revoke API keys")
     ke.add_argument("action", nargs="?", choices=["list", "create", "revoke"], default="list",
                     help="list (default), create NAME, or revoke NAME|ID")
     ke.add_argument("name", nargs="?", default="", help="the key's name (or id, to revoke)")
     ke.add_argument("--scope", action="append", choices=["read", "ask", "write", "admin"],
                     help="what the new key may do; repeat for several (default: ask)")
+    ke.add_argument("--collection", action="append", metavar="NAME",
+                    help="a collection the new key may use; repeat for several, '*' for all "
+                         "(default: the default collection only)")
     ke.add_argument("--json", action="store_true", help="print JSON (create: with the key)")
     ke.set_defaults(func=cmd_keys)
     mo = sub.add_parser("models", help="describe the embedding model and LLM the settings load")
@@ -360,11 +396,18 @@ def main(argv: list[str] | None = None) -> int:
         print("error: name the documents to remove (see `beleg documents`)", file=sys.stderr)
         return EXIT_USAGE
     from app.engine import QuestionError
-    from store.collection import EmbeddingModelMismatch, StoreError, StoreUnavailable
+    from store.collection import (
+        EmbeddingModelMismatch,
+        StoreError,
+        StoreUnavailable,
+        UnknownCollection,
+    )
+    from store.naming import CollectionNameError
 
     try:
         return int(args.func(args))
-    except (SettingsError, EmbeddingModelMismatch, QuestionError) as exc:
+    except (SettingsError, EmbeddingModelMismatch, QuestionError, CollectionNameError,
+            UnknownCollection) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (StoreUnavailable, StoreError) as exc:

@@ -24,7 +24,9 @@ from app.answer.statement import SentenceStream, build_messages, is_not_found, p
 from app.answer.term_support import TermSupport
 from app.answer.verification import Verifier
 from app.citations import Citation, Source, citation_for, strip_markers
+from app.collection_set import Collections
 from app.llm_base import BackendUnavailable
+from store.naming import DEFAULT_COLLECTION, checked_collection
 from store.retrieval import HybridRetriever
 
 logger = logging.getLogger(__name__)
@@ -91,6 +93,7 @@ class Answer:
     confidence: float | None = None
     conflict: bool = False  # sources disagree: their passages are shown side by side
     backend_error: bool = False  # the LLM failed; the answer fell back to quotes (metrics)
+    collection: str = DEFAULT_COLLECTION  # the one whose documents were searched
 
     def to_dict(self, with_sources: bool = True) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -98,7 +101,7 @@ class Answer:
             "short_answer": None if self.short_answer is None else self.short_answer.to_dict(),
             "confidence": None if self.confidence is None or self.confidence != self.confidence
             else round(self.confidence, 4),
-            "conflict": self.conflict, "mode": self.mode,
+            "conflict": self.conflict, "mode": self.mode, "collection": self.collection,
             "citations": [c.to_dict() for c in self.citations], "language": self.language,
             "unverified": self.unverified, "notice": self.notice,
             "retrieval_ms": round(self.retrieval_ms, 1),
@@ -148,8 +151,11 @@ class AnswerEngine:
                  llm: Any | None = None, top_k: int = 5,
                  max_question_chars: int = MAX_QUESTION_CHARS, max_tokens: int = 200,
                  answer_slots: int = ANSWER_SLOTS,
-                 queue_timeout_s: float = QUEUE_TIMEOUT_S) -> None:
-        self.retriever = retriever
+                 queue_timeout_s: float = QUEUE_TIMEOUT_S,
+                 collections: Collections | None = None) -> None:
+        self.retriever = retriever  # the default collection's
+        # Named collections share the embedder, the selector, the model and the answer slots.
+        self.collections = collections or Collections.single(retriever)
         self.selector = selector
         self.llm = llm
         self.top_k = top_k
@@ -167,8 +173,8 @@ class AnswerEngine:
     def default_mode(self) -> str:
         return self.llm.name if self.llm is not None else "extractive"
 
-    def document_texts(self) -> dict[str, str]:
-        store = self.retriever.store
+    def document_texts(self, collection: str | None = None) -> dict[str, str]:
+        store = self.collections.store(collection)
         texts = {}
         for d in store.documents():
             doc = store.document(d.source)
@@ -177,17 +183,19 @@ class AnswerEngine:
         return texts
 
     def ask(self, question: str, history: list[dict[str, str]] | None = None,
-            mode: str | None = None) -> Answer:
+            mode: str | None = None, collection: str | None = None) -> Answer:
         final = None
-        for event in self.stream(question, history, mode):
+        for event in self.stream(question, history, mode, collection=collection):
             if event.kind == "final":
                 final = event.data
         assert final is not None
         return final
 
-    def evidence(self, question: str, history: list[dict[str, str]] | None = None) -> \
-            tuple[list[Source], Evidence]:
-        """Retrieval and evidence for a question: what selection sees (calibration reads this)."""
+    def evidence(self, question: str, history: list[dict[str, str]] | None = None,
+                 collection: str | None = None) -> tuple[list[Source], Evidence]:
+        """Retrieval and evidence for a question: what selection sees (calibration reads this).
+        Only the named collection is searched (UnknownCollection when it does not exist)."""
+        retriever = self.collections.retriever(collection)
         q = analyse(question)
         query = condense(question, history)
         if query.previous is None:
@@ -198,28 +206,31 @@ class AnswerEngine:
             query_vec = query_vec / np.linalg.norm(query_vec)
             # Sentences are ranked by the new question itself unless it is too short to stand.
             rank_vec = own if query.text == query.own else query_vec
-        hits = self.retriever.search(query.text, self.top_k, query_vector=query_vec)
+        hits = retriever.search(query.text, self.top_k, query_vector=query_vec)
         sources = [Source(i + 1, h.chunk, h.score) for i, h in enumerate(hits)]
         top_dense = max((h.dense for h in hits if h.dense == h.dense), default=0.0)
         return sources, build_evidence(q, sources, rank_vec, self.vectors, top_dense, self.support)
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None,
-               mode: str | None = None, cancel: threading.Event | None = None
-               ) -> Iterator[Event]:
-        """The answer as events (sources, tokens, final), once an answer slot is free.
+               mode: str | None = None, cancel: threading.Event | None = None,
+               collection: str | None = None) -> Iterator[Event]:
+        """The answer as events (sources, tokens, final), once an answer slot is free, from
+        the documents of one collection (the default one when None).
         Setting ``cancel`` (the client went away) stops a running generation within
         CANCEL_POLL_S and ends the answer with what was verified so far."""
         validate_question(question, history, self.max_question_chars)
+        self.collections.retriever(collection)  # an unknown collection fails before the queue
         if not self.slots.acquire(timeout=self.queue_timeout_s):
             raise BusyError(f"the server is busy: no answer slot came free within "
                             f"{self.queue_timeout_s:.0f} s; try again shortly")
         try:
-            yield from self._stream(question, history, mode, cancel)
+            yield from self._stream(question, history, mode, cancel, collection)
         finally:
             self.slots.release()
 
     def _stream(self, question: str, history: list[dict[str, str]] | None,
-                mode: str | None, cancel: threading.Event | None) -> Iterator[Event]:
+                mode: str | None, cancel: threading.Event | None,
+                collection: str | None) -> Iterator[Event]:
         mode = mode or self.default_mode
         if mode not in ("extractive", self.default_mode):
             raise QuestionError(f"Unknown mode '{mode}'. Supported modes are: "
@@ -228,19 +239,22 @@ class AnswerEngine:
         if not _has_content(question, history):
             language = analyse(question).language
             yield Event("sources", [])
-            answer = Answer(messages.text("no_content", language), True, mode, [], language)
+            answer = Answer(messages.text("no_content", language), True, mode, [], language,
+                            collection=checked_collection(collection))
             answer.first_token_ms = answer.total_ms = (time.perf_counter() - t0) * 1000
             yield Event("token", answer.answer)
             self._observe(answer)
             yield Event("final", answer)
             return
-        sources, ev = self.evidence(question, history)
+        sources, ev = self.evidence(question, history, collection)
         language = ev.question.language
         retrieval_ms = (time.perf_counter() - t0) * 1000
         yield Event("sources", sources)
-        answer = Answer("", True, mode, [], language, sources=sources, retrieval_ms=retrieval_ms)
+        answer = Answer("", True, mode, [], language, sources=sources, retrieval_ms=retrieval_ms,
+                        collection=checked_collection(collection))
         if not sources:
-            answer.answer = messages.text("empty_store" if not self.retriever.store.count()
+            empty = not self.collections.store(collection).count()
+            answer.answer = messages.text("empty_store" if empty
                                           else "refusal", language)
         else:
             selection = self.selector.select(ev)
@@ -437,9 +451,11 @@ def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | N
     embedder = embedder or build_embedder(settings)
     store = build_store(settings, embedder)
     retriever = HybridRetriever(store, embedder, index_dir=settings.lexical_dir)
+    collections = Collections(store.client, settings.collection, embedder,
+                              settings.lexical_root, default=retriever)
     if llm is None and settings.llm != "extractive":
         llm = build_llm_from_settings(settings)
     selector = Selector(load_calibration(embedder.name), risk=settings.answer_risk)
     return AnswerEngine(retriever, selector, llm=llm, top_k=settings.top_k,
                         max_question_chars=settings.max_question_chars,
-                        answer_slots=settings.answer_slots)
+                        answer_slots=settings.answer_slots, collections=collections)

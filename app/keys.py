@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from store.naming import CollectionNameError, checked_collection
+
 logger = logging.getLogger(__name__)
 
 # What a key may do. 'admin' includes every other scope.
@@ -20,6 +22,11 @@ SCOPES = ("read", "ask", "write", "admin")
 SCOPE_HELP = {"read": "list, read and search documents", "ask": "ask questions (/api/ask, /v1)",
               "write": "upload and delete documents", "admin": "everything, metrics included"}
 PREFIX = "blg_"
+# A key's collections: names, or ALL_COLLECTIONS for every one (those created later included).
+# A key made without a choice reads only the default collection, so a new collection is never
+# opened to old keys by accident; records written before collections existed read the same way.
+ALL_COLLECTIONS = "*"
+DEFAULT_KEY_COLLECTIONS = ("default",)
 # 32 random bytes: a key is never guessed, so one fast hash (SHA-256) is enough to keep the
 # file useless to a reader; slow password hashes are for low-entropy secrets.
 KEY_BYTES = 32
@@ -40,13 +47,15 @@ class ApiKey:
     hash: str
     created: float
     revoked: float | None = None
+    collections: tuple[str, ...] = DEFAULT_KEY_COLLECTIONS
 
     def allows(self, scope: str) -> bool:
         return self.revoked is None and ("admin" in self.scopes or scope in self.scopes)
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "scopes": list(self.scopes),
-                "created": self.created, "revoked": self.revoked}
+                "collections": list(self.collections), "created": self.created,
+                "revoked": self.revoked}
 
 
 def _digest(secret: str) -> str:
@@ -75,7 +84,9 @@ class KeyStore:
             if stamp != self._stamp:
                 try:
                     raw = json.loads(self.path.read_text(encoding="utf-8"))
-                    self._keys = [ApiKey(**{**k, "scopes": tuple(k["scopes"])})
+                    self._keys = [ApiKey(**{**k, "scopes": tuple(k["scopes"]),
+                                            "collections": tuple(k.get(
+                                                "collections", DEFAULT_KEY_COLLECTIONS))})
                                   for k in raw.get("keys", [])]
                 except (OSError, ValueError, TypeError, KeyError) as exc:
                     raise ApiKeyError(f"the key file {self.path} is unreadable ({exc}); restore "
@@ -109,20 +120,30 @@ class KeyStore:
             json.dump({"version": 1, "keys": [asdict(k) for k in keys]}, f, indent=1)
         os.replace(tmp, self.path)
 
-    def create(self, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
-        """A new key and its secret (shown once: only its hash is kept)."""
+    def create(self, name: str, scopes: list[str], collections: list[str] | None = None
+               ) -> tuple[ApiKey, str]:
+        """A new key and its secret (shown once: only its hash is kept). ``collections`` are
+        the ones it may use (default: the default collection; '*': all)."""
         if not _NAME.match(name):
             raise ApiKeyError(f"key name '{name}' must be 1-64 letters, digits, '.', '_' or '-'")
         unknown = sorted(set(scopes) - set(SCOPES))
         if unknown or not scopes:
             raise ApiKeyError(f"unknown or missing scopes {unknown}; choose from {', '.join(SCOPES)}")
+        chosen = tuple(dict.fromkeys(collections or DEFAULT_KEY_COLLECTIONS))
+        for c in chosen:
+            if c != ALL_COLLECTIONS:
+                try:
+                    checked_collection(c)
+                except CollectionNameError as exc:
+                    raise ApiKeyError(str(exc)) from None
         keys = self._load()
         if any(k.name == name and k.revoked is None for k in keys):
             raise ApiKeyError(f"a live key named '{name}' exists; revoke it or choose another name")
         secret = PREFIX + secrets.token_urlsafe(KEY_BYTES)
         key = ApiKey(id=secrets.token_hex(4), name=name,
                      scopes=tuple(s for s in SCOPES if s in scopes), hash=_digest(secret),
-                     created=round(time.time(), 3))
+                     created=round(time.time(), 3),
+                     collections=(ALL_COLLECTIONS,) if ALL_COLLECTIONS in chosen else chosen)
         self._save([*keys, key])
         return key, secret
 

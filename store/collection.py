@@ -37,6 +37,10 @@ class StoreUnavailable(StoreError):
     """The Chroma server cannot be reached."""
 
 
+class UnknownCollection(StoreError):
+    """A collection that was asked for by name does not exist (nothing was created)."""
+
+
 @dataclass(frozen=True)
 class SentenceSpan:
     """A sentence of a chunk, in document offsets."""
@@ -108,6 +112,13 @@ def connect(path: Path | None = None, url: str | None = None) -> Any:
     return chromadb.PersistentClient(path=str(path), settings=_client_settings())
 
 
+def _listed(client: Any) -> list[Any]:
+    try:
+        return list(client.list_collections())
+    except Exception as exc:
+        raise StoreUnavailable(f"cannot list the Chroma collections: {exc}") from exc
+
+
 class ChunkStore:
     """Chunks (with embeddings) and whole documents in two Chroma collections.
 
@@ -116,11 +127,21 @@ class ChunkStore:
     so readers in other processes can tell that their derived indexes are stale.
     """
 
-    def __init__(self, client: Any, name: str, embed_model: str, dim: int) -> None:
+    def __init__(self, client: Any, name: str, embed_model: str, dim: int,
+                 create: bool = True, label: str = "") -> None:
+        """``name`` is the Chroma name of the chunk collection; ``create=False`` opens only a
+        store that exists (UnknownCollection otherwise); ``label`` names it in messages."""
         if len(name) < 3:
             raise StoreError(f"collection name '{name}' is too short (Chroma needs 3+ characters)")
+        self.client = client
+        self.name = name
+        self.label = label or name
         self.embed_model = embed_model
         self.dim = dim
+        if not create and name not in {c if isinstance(c, str) else c.name
+                                       for c in _listed(client)}:
+            raise UnknownCollection(f"there is no collection named '{self.label}'; ingest "
+                                    "documents into it first (or leave the collection out)")
         try:
             self._chunks = client.get_or_create_collection(
                 name, metadata={"hnsw:space": "cosine", "embed_model": embed_model, "embed_dim": dim},

@@ -73,8 +73,9 @@ class HybridRetriever:
         self._lock = threading.Lock()
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index, rebuilt from the store when another writer changed it."""
-        fingerprint = f"{self.store.generation()}:{self.store.count()}"
+        """The BM25 index, rebuilt from the store when another writer changed it. The
+        fingerprint names the store too: an index saved for one collection never serves another."""
+        fingerprint = f"{self.store.name}:{self.store.generation()}:{self.store.count()}"
         with self._lock:
             if self._lexical is not None and self._lexical.fingerprint == fingerprint:
                 return self._lexical

@@ -37,11 +37,12 @@ class LiveServer:
 
 
 @contextmanager
-def serve(app: Any, *, token: str = "") -> Iterator[LiveServer]:
-    """Serve ``app`` with a real uvicorn server until the block exits."""
+def serve(app: Any, *, token: str = "", port: int = 0) -> Iterator[LiveServer]:
+    """Serve ``app`` with a real uvicorn server until the block exits (on ``port``, or on a
+    free one)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on", timeout_graceful_shutdown=5,
@@ -115,3 +116,52 @@ def token_server(seed_engine: Any) -> Iterator[LiveServer]:
 
     with serve(create_app(seed_engine, api_token=TOKEN), token=TOKEN) as server:
         yield server
+
+
+def prefix_proxy(upstream: str, prefix: str) -> Any:
+    """A reverse proxy as nginx's ``location /beleg/ { proxy_pass http://upstream/; }`` is:
+    requests under ``prefix`` go to ``upstream`` without it, with X-Forwarded-Host, -Proto and
+    -Prefix set; answers stream back as they come (server-sent events included), every
+    Set-Cookie kept. ``/api/health`` is passed through for ``serve``'s start-up wait."""
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.requests import Request
+    from starlette.responses import Response, StreamingResponse
+    from starlette.routing import Route
+
+    client = httpx.AsyncClient(base_url=upstream, timeout=None, trust_env=False)
+    hop = {b"host", b"connection", b"keep-alive", b"transfer-encoding", b"upgrade"}
+
+    async def forward(request: Request) -> Response:
+        path = request.url.path
+        if path != "/api/health" and not (path == prefix or path.startswith(prefix + "/")):
+            return Response("not proxied", status_code=404)
+        target = path[len(prefix):] or "/" if path.startswith(prefix) else path
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() not in hop]
+        headers += [(b"x-forwarded-host", request.headers.get("host", "").encode()),
+                    (b"x-forwarded-proto", b"http"), (b"x-forwarded-prefix", prefix.encode())]
+        upstream_request = client.build_request(
+            request.method, target, params=request.url.query or None, headers=headers,
+            content=await request.body())
+        answer = await client.send(upstream_request, stream=True)
+        response = StreamingResponse(answer.aiter_raw(), status_code=answer.status_code,
+                                     background=BackgroundTask(answer.aclose))
+        response.raw_headers = [(k, v) for k, v in answer.headers.raw if k.lower() not in hop]
+        return response
+
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+    return Starlette(routes=[Route("/{path:path}", forward, methods=methods)])
+
+
+def static_site(pages: dict[str, str]) -> Any:
+    """A site of another origin serving the given HTML pages (path -> HTML)."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.routing import Route
+
+    def page_route(path: str, html: str) -> Route:
+        return Route(path, lambda _request: HTMLResponse(html))
+
+    routes = [page_route(p, h) for p, h in pages.items()]
+    routes.append(Route("/api/health", lambda _request: JSONResponse({"status": "ok"})))
+    return Starlette(routes=routes)

@@ -175,9 +175,13 @@ def test_chat_login_takes_a_key_that_may_ask(
     with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as anon:
         assert anon.post("/gradio_api/reset", json={"event_id": "x"}).status_code == 401
     with httpx.Client(base_url=server.url, timeout=30, trust_env=False) as user:
-        reader = user.post("/login", data={"username": "x", "password": secrets["read"]["right"]})
+        reader = user.post("/login", data={"username": "read-key",
+                                           "password": secrets["read"]["right"]})
         assert reader.status_code != 200  # a read-only key may not chat
-        ok = user.post("/login", data={"username": "x", "password": secrets["ask"]["right"]})
+        # the user name is the key's own: it tells the session's collections
+        other = user.post("/login", data={"username": "x", "password": secrets["ask"]["right"]})
+        assert other.status_code != 200
+        ok = user.post("/login", data={"username": "ask-key", "password": secrets["ask"]["right"]})
         assert ok.status_code == 200, ok.text
         assert user.post("/gradio_api/reset", json={"event_id": "x"}).status_code == 200
     for secret, status in ((secrets["ask"]["right"], 200), (secrets["read"]["right"], 401),

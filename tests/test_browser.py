@@ -133,3 +133,73 @@ def test_markup_in_messages_is_shown_literally(page: Any) -> None:
     user.wait_for()
     assert page.locator("#chat .message-content b").count() == 0
     assert "<b>fett</b>" in user.inner_text()
+
+
+# ---- embedded in another origin's page, behind a proxy on a path prefix -------------------------
+
+EXAMPLE_PAGE = Path(__file__).resolve().parents[1] / "docs" / "embed-example.html"
+
+
+@pytest.fixture(scope="module")
+def intranet(seed_engine: Any) -> Iterator[dict[str, str]]:
+    """The shipped example page on a portal of its own origin, framing (a) beleg under /beleg
+    behind a proxy, with the portal allowed, and (b) a beleg that allows no other origin."""
+    import socket
+
+    from servers import prefix_proxy, serve, static_site
+
+    from app.api import create_app
+
+    with socket.socket() as s:  # the portal's port, known before its pages are written
+        s.bind(("127.0.0.1", 0))
+        portal_port = s.getsockname()[1]
+    portal_origin = f"http://127.0.0.1:{portal_port}"
+    template = EXAMPLE_PAGE.read_text(encoding="utf-8")
+    with serve(create_app(seed_engine, root_path="/beleg",
+                          allowed_origins=(portal_origin,))) as backend, \
+            serve(prefix_proxy(backend.url, "/beleg")) as proxy, \
+            serve(create_app(seed_engine)) as closed:
+        pages = {"/allowed.html": template.replace("BELEG_URL", proxy.url + "/beleg/"),
+                 "/blocked.html": template.replace("BELEG_URL", closed.url + "/")}
+        with serve(static_site(pages), port=portal_port) as portal:
+            assert portal.url == portal_origin
+            yield {"portal": portal.url, "beleg": proxy.url + "/beleg", "closed": closed.url}
+
+
+def test_chat_in_an_allowed_page_behind_a_proxy(browser_context: Any, intranet: dict[str, str],
+                                                tmp_path: Path) -> None:
+    page = browser_context.new_page()
+    try:
+        page.goto(intranet["portal"] + "/allowed.html")
+        frame = page.frame_locator("#beleg")
+        frame.locator("#question textarea").fill(DE_Q)
+        frame.locator("#ask").click()
+        frame.locator("#chat [data-testid='bot']").last.wait_for()
+        bot = frame.locator("#chat [data-testid='bot']").last
+        bot.filter(has_text="15'000").wait_for()
+        # the portal's scripts may call the API too (CORS for the allowed origin)
+        status = page.evaluate("(u) => fetch(u + '/api/health').then(r => r.status)",
+                               intranet["beleg"])
+        assert status == 200
+        screenshot(page, tmp_path, "05-embedded-in-intranet")
+    finally:
+        page.close()
+
+
+def test_chat_refuses_a_page_not_allowed(browser_context: Any, intranet: dict[str, str]) -> None:
+    page = browser_context.new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "frame-ancestors" in m.text else None)
+    try:
+        page.goto(intranet["portal"] + "/blocked.html")
+        page.wait_for_timeout(3000)
+        frame = next(f for f in page.frames if f != page.main_frame)
+        assert frame.locator("#question").count() == 0  # the chat never rendered in the frame
+        assert refused, "Chromium should report the frame-ancestors refusal"
+        # nor may the portal's scripts read its API (no CORS for an origin not allowed)
+        blocked = page.evaluate(
+            "(u) => fetch(u + '/api/documents').then(() => 'read', () => 'blocked')",
+            intranet["closed"])
+        assert blocked == "blocked"
+    finally:
+        page.close()

@@ -1,6 +1,7 @@
 """The web chat's named endpoints ("/ask", "/show") through the official gradio_client.
 
-Found while writing these: gr.State is not an API parameter, so "/ask" is ``predict(question, chat)``
+Found while writing these: gr.State is not an API parameter, so "/ask" is
+``predict(question, chat[, collection])``
 and "/show" is ``predict(label)``; the citations live in the client's session state, so "/show" only
 knows the citations of an "/ask" made earlier by the same Client (same session_hash). Chat messages
 come back in Gradio 6's shape: ``content`` is a list of ``{"type": "text", "text": ...}`` parts.
@@ -61,7 +62,9 @@ def radio_choices(update: Any) -> list[str]:
 def test_view_api_signature(client: Any) -> None:
     api = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
     assert set(api) >= {"/ask", "/show"}
-    assert [p["parameter_name"] for p in api["/ask"]["parameters"]] == ["question", "chat"]
+    params = api["/ask"]["parameters"]
+    assert [p["parameter_name"] for p in params] == ["question", "chat", "collection"]
+    assert params[2]["parameter_has_default"] and params[2]["parameter_default"] == "default"
     assert [r["component"] for r in api["/ask"]["returns"]] == ["Chatbot", "Textbox", "Radio"]
     assert [p["parameter_name"] for p in api["/show"]["parameters"]] == ["label"]
     assert [r["component"] for r in api["/show"]["returns"]] == ["Highlightedtext"]
