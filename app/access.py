@@ -21,6 +21,10 @@ class Caller:
 
     name: str
     collections: tuple[str, ...] = (ALL_COLLECTIONS,)
+    scopes: tuple[str, ...] = ("admin",)  # 'admin' includes every scope
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
 
     def may_use(self, collection: str) -> bool:
         return ALL_COLLECTIONS in self.collections or collection in self.collections
@@ -43,27 +47,40 @@ def bearer(authorization: str) -> str:
 
 
 class Access:
-    """Open when neither a token nor any key exists (loopback development); otherwise every
-    protected route needs the token (all scopes) or a live key with the route's scope."""
+    """Open when there is no token, no key and no trusted proxy header (loopback development);
+    otherwise every protected route needs the token (all scopes), a live key with the route's
+    scope, or a user a trusted proxy vouches for (app/trusted_proxy.py)."""
 
-    def __init__(self, api_token: str = "", keys: KeyStore | None = None) -> None:
+    def __init__(self, api_token: str = "", keys: KeyStore | None = None,
+                 proxy_users: bool = False) -> None:
         self.api_token = api_token
         self.keys = keys
+        self.proxy_users = proxy_users
+        # Users the proxy vouched for at the chat, by name: what their sessions may use.
+        self.vouched: dict[str, Caller] = {}
 
     @property
     def required(self) -> bool:
-        return bool(self.api_token) or (self.keys is not None and self.keys.configured())
+        return bool(self.api_token) or self.proxy_users or (
+            self.keys is not None and self.keys.configured())
 
     def _is_token(self, secret: str) -> bool:
         return bool(self.api_token) and secrets.compare_digest(
             secret.encode("utf-8", "surrogateescape"), self.api_token.encode("utf-8"))
 
-    def who(self, secret: str, scope: str) -> Caller:
-        """The caller ('anonymous' when access is open, 'token', or the key), or AccessDenied."""
+    def who(self, secret: str, scope: str, vouched: Caller | None = None) -> Caller:
+        """The caller ('anonymous' when access is open, 'token', the key, or the user a trusted
+        proxy vouched for when no credential is sent), or AccessDenied."""
         if not self.required:
             return Caller("anonymous")
         if secret and self._is_token(secret):
             return Caller("token")
+        if not secret and vouched is not None:
+            if not vouched.allows(scope):
+                raise AccessDenied(403, f"'{vouched.name}' is signed in through the proxy, which "
+                                        f"allows {', '.join(vouched.scopes)}; '{scope}' needs an "
+                                        "API key with that scope")
+            return vouched
         key: ApiKey | None = self.keys.verify(secret) if self.keys is not None and secret \
             else None
         if key is None:
@@ -75,7 +92,7 @@ class Access:
             raise AccessDenied(403, f"the key '{key.name}' lacks the scope '{scope}' (it has "
                                     f"{', '.join(key.scopes)}); create a key with "
                                     f"--scope {scope}")
-        return Caller(key.name, key.collections)
+        return Caller(key.name, key.collections, key.scopes)
 
     def login(self, user: str, secret: str) -> bool:
         """The chat's login: the token (any name), or a key that may ask with its own name,
@@ -92,11 +109,14 @@ class Access:
         revoked or lost the scope since, so the session can no longer ask."""
         if not self.required:
             return Caller("anonymous")
+        if self.proxy_users:  # the chat's sessions are the proxy's users, not key logins
+            return self.vouched.get((user or "").strip())
         keys = self.keys.keys() if self.keys is not None else []
         named = [k for k in keys if k.name == (user or "").strip()]
         live = [k for k in named if k.revoked is None]
         if live:
-            return Caller(live[0].name, live[0].collections) if live[0].allows("ask") else None
+            key = live[0]
+            return Caller(key.name, key.collections, key.scopes) if key.allows("ask") else None
         return Caller("token") if self.api_token and not named else None
 
     def allows(self, secret: str, scope: str) -> bool:

@@ -38,6 +38,7 @@ from app.observability import Metrics, Observed
 from app.openai_compat import OpenAIError, error_response, openai_router
 from app.openai_errors import is_v1_path
 from app.request_text import Text
+from app.trusted_proxy import DEFAULT_PROXIES, RecordPeer, TrustedHeaders
 from ingest.documents import Document, IngestError
 from ingest.loaders import load_document
 from store.collection import StoreError, UnknownCollection
@@ -80,15 +81,20 @@ LOGIN_MESSAGE = ("Username: the name of your API key. Password: the key itself "
 SESSION_ROUTES = ("/gradio_api/reset", "/gradio_api/cancel", "/gradio_api/heartbeat")
 
 
-def _session_check(app: FastAPI, access: Access) -> Callable[[Scope], bool]:
+def _session_check(app: FastAPI, access: Access, trusted: TrustedHeaders | None
+                   ) -> Callable[[Scope], bool]:
     """True for a request from a logged-in chat session (Gradio's access-token cookie names a
-    live login) or one that carries the token or a key that may ask."""
+    live login), one that carries the token or a key that may ask, or one from a user a
+    trusted proxy vouches for."""
     from starlette.routing import Mount
 
     chat = next(r.app for r in app.routes if isinstance(r, Mount) and hasattr(r.app, "tokens"))
 
     def check(scope: Scope) -> bool:
         if access.allows(bearer(header(scope, b"authorization")), "ask"):
+            return True
+        vouched = trusted.caller(scope) if trusted is not None else None
+        if vouched is not None and vouched.allows("ask"):
             return True
         jar = cookies(scope)
         names = (f"access-token-{chat.cookie_id}", f"access-token-unsecure-{chat.cookie_id}")
@@ -101,13 +107,16 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                with_ui: bool = True, max_search_k: int = 50,
                max_upload_bytes: int = 50 * 1024 * 1024,
                max_request_bytes: int = MAX_REQUEST_BYTES,
-               allowed_origins: tuple[str, ...] = (), keys: KeyStore | None = None) -> Any:
+               allowed_origins: tuple[str, ...] = (), keys: KeyStore | None = None,
+               trusted: TrustedHeaders | None = None,
+               proxies: tuple[str, ...] = DEFAULT_PROXIES) -> Any:
     """The ASGI app. With ``api_token`` set or any key in ``keys``, /api (but health, live and
     ready), /v1 and /metrics need ``Authorization: Bearer`` with the token or a key holding
     the route's scope, and the API's own docs are not served. Pages of ``allowed_origins``
     (none by default) may embed the chat in a frame, call the API from scripts (CORS) and write;
-    other origins may do none of these. Bodies over ``max_request_bytes`` get 413."""
-    access = Access(api_token, keys)
+    other origins may do none of these. Bodies over ``max_request_bytes`` get 413.
+    ``proxies`` may set X-Forwarded-For/-Proto and, with ``trusted``, vouch for a user."""
+    access = Access(api_token, keys, proxy_users=trusted is not None)
     open_docs = not access.required
     app = FastAPI(title="beleg", version="0.1.0", root_path=root_path,
                   docs_url="/docs" if open_docs else None,
@@ -117,9 +126,10 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     def need(scope: str) -> Callable[[Request], None]:
         """A route dependency: the request carries the token or a key with ``scope``."""
         def check(request: Request) -> None:
+            vouched = trusted.caller(request.scope) if trusted is not None else None
             try:
                 request.state.caller = access.who(
-                    bearer(request.headers.get("authorization", "")), scope)
+                    bearer(request.headers.get("authorization", "")), scope, vouched)
             except AccessDenied as exc:
                 headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
                 raise HTTPException(exc.status, str(exc), headers=headers) from exc
@@ -368,15 +378,31 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         # Mounted last at "/": the routes above take precedence over the chat's catch-all.
         # With a token or keys, the chat asks for one at a login form: the key's name and the
         # key (or any name and the token); the name then tells the session's collections.
-        login = access.login if access.required else None
+        login = access.login if access.required and trusted is None else None
         gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login,
-                            auth_message=LOGIN_MESSAGE if login else None)
+                            auth_message=LOGIN_MESSAGE if login else None,
+                            auth_dependency=None if trusted is None
+                            else _proxy_user(access, trusted))
 
     closed = ["/gradio_api/upload"]
     if not open_docs:  # the mounted chat app would otherwise serve its own
         closed += ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
     inner: Any = SameOriginWrites(app, allowed_origins)
     if access.required and with_ui:
-        inner = SessionRequired(inner, SESSION_ROUTES, _session_check(app, access))
+        inner = SessionRequired(inner, SESSION_ROUTES, _session_check(app, access, trusted))
     guarded = LoginThrottle(ClosedPaths(inner, closed))
-    return Observed(BodyLimit(embeddable(guarded, allowed_origins), max_request_bytes), metrics)
+    observed = Observed(BodyLimit(embeddable(guarded, allowed_origins), max_request_bytes),
+                        metrics)
+    return RecordPeer(observed, proxies)
+
+
+def _proxy_user(access: Access, trusted: TrustedHeaders) -> Callable[[Request], str | None]:
+    """The chat's sign-in behind a proxy: the user it vouches for, remembered for the session's
+    questions (None: Gradio answers 401)."""
+    def user(request: Request) -> str | None:
+        caller = trusted.caller(request.scope)
+        if caller is None or not caller.allows("ask"):
+            return None
+        access.vouched[caller.name] = caller
+        return caller.name
+    return user

@@ -274,11 +274,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.api import create_app
     from app.keys import KeyStore
+    from app.trusted_proxy import TrustedHeaders
     from app.wiring import build_engine
 
     settings = _settings(args)
     keys = KeyStore(settings.keys_file)
-    protected = bool(settings.api_token) or keys.configured()
+    trusted = TrustedHeaders(settings.trusted_user_header, settings.trusted_groups_header,
+                             settings.trusted_proxy_list) if settings.trusted_user_header else None
+    protected = bool(settings.api_token) or keys.configured() or trusted is not None
     if not protected and not _loopback(settings.host):
         print(f"error: beleg would serve {settings.host} to the network with no access "
               "control. Create a key first (`beleg keys create admin --scope admin`) or set "
@@ -287,6 +290,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not protected:
         logger.info("no API keys and no token: open to anyone on this machine (%s only); "
                     "`beleg keys create` turns access control on", settings.host)
+    if trusted is not None:
+        logger.warning("trusting the header %s from %s to name the user: only the proxy may "
+                       "reach this port, or anyone can claim to be anyone", trusted.user_header,
+                       ", ".join(trusted.proxies))
     lock = None
     if not settings.chroma_url:  # CLI writes refuse while this server owns the embedded store
         from store.serve_lock import hold_for_serving
@@ -297,12 +304,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         engine.llm.warm_up()
     app = create_app(engine, api_token=settings.api_token, root_path=settings.root_path,
                      max_request_bytes=settings.max_request_bytes,
-                     allowed_origins=settings.allowed_origin_list, keys=keys)
+                     allowed_origins=settings.allowed_origin_list, keys=keys, trusted=trusted,
+                     proxies=settings.trusted_proxy_list)
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
                     access_log=False,  # app.observability logs each request as JSON
-                    proxy_headers=True, forwarded_allow_ips="127.0.0.1",
+                    proxy_headers=False,  # applied in the app, from BELEG_TRUSTED_PROXIES
                     timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
     finally:
         if lock is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -40,6 +41,14 @@ class Settings:
     threads: int = 2
     api_token: str = ""
     root_path: str = ""
+    # Peers (IP addresses, comma-separated) whose X-Forwarded-For/-Proto are believed: the
+    # reverse proxy's address, never a network every client can reach from.
+    trusted_proxies: str = "127.0.0.1,::1"
+    # Off unless set: the header in which a trusted proxy names the user it signed in (Open
+    # WebUI's convention, e.g. X-User-Email), and the one with their groups (comma-separated;
+    # a group named like a collection opens it). Such users may read and ask.
+    trusted_user_header: str = ""
+    trusted_groups_header: str = ""
     # Origins (scheme://host[:port], comma-separated) whose pages may embed the chat in an
     # iframe (CSP frame-ancestors), call the API from scripts (CORS) and write (upload, delete)
     # besides beleg's own; empty: none of these for any other origin (app/framing.py).
@@ -57,6 +66,10 @@ class Settings:
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
         return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
 
     @property
     def chroma_dir(self) -> Path:
@@ -123,6 +136,12 @@ class Settings:
             if not origin.startswith(("http://", "https://")) or origin.count("/") > 2:
                 raise SettingsError(f"allowed_origins entry {origin!r} is not an origin; write "
                                     "it as https://host[:port], without a path")
+        for name in (self.trusted_user_header, self.trusted_groups_header):
+            if name and not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name):
+                raise SettingsError(f"trusted header name {name!r} is not a header name; write "
+                                    "it like X-User-Email")
+        if self.trusted_groups_header and not self.trusted_user_header:
+            raise SettingsError("trusted_groups_header needs trusted_user_header as well")
         if self.max_request_bytes < 1024:
             raise SettingsError("max_request_bytes must be at least 1024")
         if self.answer_slots < 1:

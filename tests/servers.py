@@ -46,6 +46,7 @@ def serve(app: Any, *, token: str = "", port: int = 0) -> Iterator[LiveServer]:
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+                            proxy_headers=False,  # as `beleg serve`: the app applies them
                             ws="none",
                             # uvicorn drops idle keep-alive connections after 5 s by default;
                             # a test that pauses that long then reuses a pooled connection
