@@ -12,7 +12,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup run test test-fast bench eval reliability browser lint clean
+.PHONY: setup run test test-fast bench bench-memory eval reliability browser lint clean
 
 setup: $(STAMP)
 
@@ -43,6 +43,11 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/run.py
+
+# RSS of `beleg serve` after start and after 5 and 25 questions (extractive and local model).
+bench-memory: setup
+	$(VENV)/bin/beleg models --fetch --json >/dev/null
+	$(PY) bench/serve_memory.py
 
 # Every suite builds its own store under its report folder; the user's data/ is never read.
 # Generated mode runs a seeded sample of XQuAD (XQUAD_LIMIT questions per language).

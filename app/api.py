@@ -393,7 +393,9 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     guarded = LoginThrottle(ClosedPaths(inner, closed))
     observed = Observed(BodyLimit(embeddable(guarded, allowed_origins), max_request_bytes),
                         metrics)
-    return RecordPeer(observed, proxies)
+    outer = RecordPeer(observed, proxies)
+    outer.fastapi = app  # the routes, for whoever needs them (a test server's shutdown)
+    return outer
 
 
 def _proxy_user(access: Access, trusted: TrustedHeaders) -> Callable[[Request], str | None]:

@@ -69,6 +69,7 @@ class RecordPeer:
     def __init__(self, app: ASGIApp, proxies: Iterable[str]) -> None:
         self.app = app
         self.inner: Any = ProxyHeadersMiddleware(app, trusted_hosts=list(proxies))
+        self.fastapi: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):

@@ -88,7 +88,7 @@ def serve(app: Any, *, token: str = "", port: int = 0) -> Iterator[LiveServer]:
     finally:
         # Mounted Gradio apps hold heartbeat streams open (gradio_client, browsers) until their
         # stop_event fires, as Blocks.close() does; otherwise shutdown waits for the grace period.
-        for route in getattr(app, "routes", []):
+        for route in getattr(getattr(app, "fastapi", None) or app, "routes", []):
             stop = getattr(getattr(route, "app", None), "stop_event", None)
             if stop is not None and loops and not loops[0].is_closed():
                 loops[0].call_soon_threadsafe(stop.set)
