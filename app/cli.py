@@ -305,7 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(engine, api_token=settings.api_token, root_path=settings.root_path,
                      max_request_bytes=settings.max_request_bytes,
                      allowed_origins=settings.allowed_origin_list, keys=keys, trusted=trusted,
-                     proxies=settings.trusted_proxy_list)
+                     proxies=settings.trusted_proxy_list, examples=settings.example_list)
     logger.info("serving on http://%s:%d", settings.host, settings.port)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",

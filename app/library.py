@@ -12,6 +12,7 @@ from ingest.documents import Document, IngestError
 from ingest.instructions import instruction_spans
 from ingest.loaders import load_document, supported_suffixes
 from ingest.sentences import sentence_spans
+from ingest.titles import document_title
 from store.collection import ChunkStore, SentenceSpan, StoredDocument
 from store.embedding import Embedder
 
@@ -69,6 +70,12 @@ class Library:
         old_hash = self.store.document_hash(doc.source)
         if old_hash == doc.hash:
             return "unchanged"
+        if "chars" not in doc.metadata:  # the size the document list shows
+            doc = replace(doc, metadata={**doc.metadata, "chars": len(doc.text)})
+        if not doc.metadata.get("title"):  # shown in the document list and the source view
+            title = document_title(doc.text, doc.metadata)
+            if title:
+                doc = replace(doc, metadata={**doc.metadata, "title": title})
         flagged = instruction_spans(doc.text)
         if flagged:  # shown in the document list; the text stays data, quoted like any other
             logger.warning("%s holds %d instruction-like passage(s), e.g. %r", doc.source,

@@ -63,6 +63,9 @@ class Settings:
     # Largest request body in bytes (413 beyond): one upload at its size limit plus headroom.
     max_request_bytes: int = 60 * 1024 * 1024
     max_question_chars: int = 2000
+    # Example questions the chat offers, separated by '|' (none by default: they belong to the
+    # documents loaded, which beleg does not guess).
+    examples: str = ""
     top_k: int = 5
     # Share of 'answered' answers allowed to be wrong (a calibrated level: .02, .05, .10, .20).
     answer_risk: float = 0.02
@@ -73,6 +76,10 @@ class Settings:
     @property
     def allowed_origin_list(self) -> tuple[str, ...]:
         return tuple(o.strip() for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def example_list(self) -> tuple[str, ...]:
+        return tuple(e.strip() for e in self.examples.split("|") if e.strip())
 
     @property
     def trusted_proxy_list(self) -> tuple[str, ...]:

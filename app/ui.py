@@ -1,206 +1,378 @@
-"""The web chat (Gradio): streamed answers, numbered citations, a source view with the span marked."""
+"""The web chat (Gradio): answers stream with a timer and a Stop button, every [n] is a chip that
+opens the cited span in a readable source view, the conversation survives a reload, and the
+documents of a collection can be uploaded, listed and removed."""
 from __future__ import annotations
 
-import html
 import logging
+import tempfile
+import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from app.access import Caller
 from app.engine import MAX_TURN_CHARS, AnswerEngine, BusyError, QuestionError
+from app.library import IngestReport, Library
 from app.messages import public_detail
+from app.names import DocumentNameError, checked_name
+from app.ui_render import (
+    conversation_html,
+    conversation_markdown,
+    documents_html,
+    source_html,
+    turn_citations,
+)
+from app.ui_text import LANGUAGES, pick_language, t
+from ingest.documents import Document, IngestError
+from ingest.loaders import load_document, supported_suffixes
 from store.collection import StoreError
 from store.naming import DEFAULT_COLLECTION, CollectionNameError, checked_collection
 
 logger = logging.getLogger(__name__)
 
-EXAMPLES = [
-    "Wie viele nordkoreanische Soldaten kämpfen im Ukraine-Krieg?",
-    "How many North Korean soldiers have died?",
-    "Wie viel kam von Russland zurück?",
-    "What is the population of North Korea?",
-]
-CONTEXT_CHARS = 500
-
-
-def citation_label(c: dict[str, Any]) -> str:
-    quote = c["quote"] if len(c["quote"]) <= 70 else c["quote"][:67] + "…"
-    return f"[{c['n']}] {c['source']} ({c['start']}–{c['end']}): {quote}"
-
-
-def highlight(text: str, start: int, end: int, label: str,
-              context: int = CONTEXT_CHARS) -> list[tuple[str, str | None]]:
-    """The passage around text[start:end], split so that exactly the cited span is marked."""
-    lo, hi = max(0, start - context), min(len(text), end + context)
-    while lo > 0 and not text[lo - 1].isspace():  # widen to whole words
-        lo -= 1
-    while hi < len(text) and not text[hi].isspace():
-        hi += 1
-    parts: list[tuple[str, str | None]] = []
-    if lo > 0:
-        parts.append(("… ", None))
-    parts += [(text[lo:start], None), (text[start:end], label), (text[end:hi], None)]
-    if hi < len(text):
-        parts.append((" …", None))
-    return [p for p in parts if p[0]]
-
-
-# A visible line that says how sure the answer is (the answer kinds of app/answer/selection.py).
-_KIND_LABELS = {
-    "answered": {"de": "✔ Antwort aus den Quellen", "en": "✔ Answer from the sources"},
-    "candidates": {"de": "? Keine eindeutige Antwort – die nächsten Stellen",
-                   "en": "? No single clear answer – the closest passages"},
-}
-
-
+# Turns of the conversation sent with a question (the answer reads the last user turn and the
+# model the last 4; older turns would only make the request larger).
 UI_HISTORY_TURNS = 8
+# Turns kept in the browser: a long-running conversation stays a few hundred KB of storage.
+KEPT_TURNS = 50
+STORAGE_KEY = "beleg-conversation"
+
+# The chat's own script: a click (or Enter) on a chip asks for that span; a running answer's
+# timer is counted here, so it moves while the server is busy.
+CHAT_JS = """
+element.addEventListener('click', (e) => {
+  const chip = e.target.closest('button.cite');
+  if (!chip) return;
+  trigger('click', {turn: Number(chip.dataset.turn), cite: Number(chip.dataset.cite)});
+});
+setInterval(() => {
+  const running = element.querySelector('.elapsed[data-running]');
+  if (!running) { element._t0 = null; return; }
+  element._t0 = element._t0 || Date.now();
+  running.textContent = ((Date.now() - element._t0) / 1000).toFixed(1) + ' s';
+}, 100);
+watch('value', () => {
+  const conv = element.querySelector('.conv');
+  if (conv) conv.scrollTop = conv.scrollHeight;
+});
+"""
+SOURCE_JS = """
+watch('value', () => {
+  const hit = element.querySelector('#beleg-hit');
+  if (hit) hit.scrollIntoView({block: 'center'});
+});
+"""
+LANG_JS = "(lang, turns) => { document.documentElement.lang = lang; return [lang, turns]; }"
+
+CSS = """
+.form:has(> #language) { background: transparent; border: none; box-shadow: none; }
+#chat .conv { max-height: 62vh; overflow-y: auto; padding: 4px; }
+#chat .msg { margin: 8px 0; padding: 10px 12px; border-radius: 10px; line-height: 1.5;
+  overflow-wrap: break-word; }
+#chat .user { background: var(--background-fill-secondary); margin-left: 15%; }
+#chat .user .who { display: none; }
+#chat .bot { border: 1px solid var(--border-color-primary); margin-right: 5%; }
+#chat .kind { font-size: .85em; font-weight: 600; margin-bottom: 4px; }
+#chat .kind-answered { color: var(--color-green-600, #15803d); }
+#chat .kind-candidates { color: var(--color-orange-600, #c2410c); }
+#chat .kind-refused { color: var(--body-text-color-subdued); }
+#chat .short { margin: 4px 0 8px; }
+#chat .short-label, #chat .used, #chat .notice, #chat .status { font-size: .85em;
+  color: var(--body-text-color-subdued); }
+#chat .used { margin-top: 6px; }
+#chat details.removed { margin-top: 6px; font-size: .85em; }
+#chat .empty { color: var(--body-text-color-subdued); padding: 12px; }
+button.cite { display: inline-block; min-width: 1.6em; padding: 0 .35em; margin: 0 .1em;
+  border-radius: 999px; border: 1px solid var(--color-accent); color: var(--color-accent);
+  background: transparent; font-size: .8em; line-height: 1.5; cursor: pointer; }
+button.cite:hover, button.cite:focus-visible { background: var(--color-accent); color: white;
+  outline: 2px solid var(--color-accent); outline-offset: 1px; }
+#source-view .doc { line-height: 1.6; font-size: 15px; overflow-wrap: normal; word-break: normal;
+  hyphens: manual; max-height: 70vh; overflow-y: auto; padding-right: 6px; }
+#source-view .doc h3 { margin: 0 0 2px; }
+#source-view .facts { font-size: .85em; color: var(--body-text-color-subdued); margin-bottom: 8px; }
+#source-view .para { display: block; height: .8em; }
+#source-view mark { background: #fde68a; color: #111; padding: 1px 0; border-radius: 2px; }
+#documents table.docs { width: 100%; border-collapse: collapse; font-size: .9em; }
+#documents td, #documents th { text-align: left; padding: 4px 6px;
+  border-bottom: 1px solid var(--border-color-primary); vertical-align: top; }
+"""
 
 
 class UIRefusal(Exception):
-    """This session may not do what it asked (the message is shown in the chat)."""
+    """This session may not do what it asked (the message is shown in the page)."""
 
 
 def build_ui(engine: AnswerEngine,
-             caller_of: Callable[[str | None], Caller | None] | None = None) -> gr.Blocks:
-    """The chat as a Blocks app; its endpoints are named for gradio_client ("/ask", "/show").
-    ``caller_of`` maps a logged-in user name to the caller (see Access.caller_named): every
-    question and source view is checked against the caller's collections."""
+             caller_of: Callable[[str | None], Caller | None] | None = None,
+             examples: tuple[str, ...] = (),
+             max_upload_bytes: int = 50 * 1024 * 1024) -> gr.Blocks:
+    """The chat as a Blocks app. ``caller_of`` maps a logged-in user name to the caller (see
+    Access.caller_named): every question, source view and document change is checked against
+    the caller's collections and scopes. Named endpoints for gradio_client: "/ask"."""
     caller_of = caller_of or (lambda _user: Caller("anonymous"))
+    stops: dict[str, threading.Event] = {}  # a session's running answer, for its Stop button
 
-    def usable(request: gr.Request | None) -> list[str]:
-        caller = caller_of(getattr(request, "username", None))
-        return caller.usable(engine.collections.names()) if caller is not None else []
-
-    def allowed(collection: str | None, request: gr.Request | None) -> str:
-        """The collection to read, or UIRefusal saying why this session may not."""
-        caller = caller_of(getattr(request, "username", None))
-        if caller is None:
+    def caller(request: gr.Request | None) -> Caller:
+        found = caller_of(getattr(request, "username", None))
+        if found is None:
             raise UIRefusal("this session's key was revoked or may no longer ask; log in again")
+        return found
+
+    def allowed(collection: str | None, request: gr.Request | None, scope: str = "ask") -> str:
+        """The collection to use, or UIRefusal saying why this session may not."""
+        who = caller(request)
         name = checked_collection(collection)
-        if not caller.may_use(name):
+        if not who.may_use(name):
             raise UIRefusal(f"you may not use the collection '{name}'")
+        if not who.allows(scope):
+            raise UIRefusal(f"your key lacks the scope '{scope}'")
         return name
 
-    def ask(question: str, chat: list[dict[str, Any]], collection: str | None,
-            cites: list[dict[str, Any]], request: gr.Request
-            ) -> Iterator[tuple[Any, ...]]:
+    def titles_of(collection: str) -> dict[str, str]:
+        return {d.source: str(d.metadata.get("title") or d.source)
+                for d in engine.collections.store(collection).documents()}
+
+    # ---- asking
+    def ask(question: str, turns: list[dict[str, Any]] | None, collection: str | None,
+            lang: str, request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        turns = list(turns or [])[-KEPT_TURNS:]
+        lang = lang if lang in LANGUAGES else "en"
+        question = question or ""
+        turn: dict[str, Any] = {"q": question, "collection": collection or DEFAULT_COLLECTION,
+                                "answer": None, "partial": ""}
+        turns.append(turn)
+        busy = (gr.update(interactive=False), gr.update(interactive=True))
+        idle = (gr.update(interactive=True), gr.update(interactive=False))
+        stop = threading.Event()
+        session = getattr(request, "session_hash", None) or ""
+        stops[session] = stop
         try:
             name = allowed(collection, request)
-            yield from answer_turn(question, chat, name, cites)
-        except (StoreError, BusyError, UIRefusal, CollectionNameError) as exc:
-            logger.warning("answer failed: %s", exc)
-            yield chat + [{"role": "user", "content": html.escape(question, quote=False)},
-                          {"role": "assistant",
-                           "content": _safe(f"⚠ {public_detail(str(exc), 300)}")}], \
-                question, cites, gr.update()
+            turn["collection"] = name
+            history = _history(turns[:-1])
+            events = engine.stream(question, history, collection=name, cancel=stop)
+            next(events)  # the sources: validation errors surface here
+            yield "", turns, conversation_html(turns, lang), *busy
+            # From here on the box is left alone: what is typed meanwhile stays in it.
+            for event in events:
+                if event.kind == "token":
+                    turn["partial"] += event.data
+                    yield gr.update(), turns, conversation_html(turns, lang), *busy
+                elif event.kind == "final":
+                    turn["answer"] = _kept(event.data.to_dict(with_sources=False))
+                    turn["titles"] = titles_of(name)
+                    turn.pop("partial", None)
+        except (QuestionError, StoreError, BusyError, UIRefusal, CollectionNameError) as exc:
+            logger.info("chat question refused: %s", exc)
+            turn["error"] = public_detail(str(exc), 300)
+            turn.pop("partial", None)
+        finally:
+            if stops.get(session) is stop:
+                del stops[session]
+        # The box is not touched: a refused question stays there to be fixed, and a question
+        # typed while the answer ran stays to be asked next.
+        yield gr.update(), turns, conversation_html(turns, lang), *idle
 
-    def answer_turn(question: str, chat: list[dict[str, Any]], collection: str,
-                    cites: list[dict[str, Any]]) -> Iterator[tuple[Any, ...]]:
-        # The answer reads the last user turn and the model the last 4 turns: older turns of a
-        # long conversation (or a crafted one) are not sent, and each is capped.
-        history = [{"role": m["role"],
-                    "content": html.unescape(_plain(m["content"]))[:MAX_TURN_CHARS]}
-                   for m in chat[-UI_HISTORY_TURNS:] if m.get("role") in ("user", "assistant")]
-        chat = chat + [{"role": "user", "content": html.escape(question, quote=False)}]
+    def stop_answer(request: gr.Request) -> None:
+        running = stops.get(getattr(request, "session_hash", None) or "")
+        if running is not None:
+            running.set()
+
+    def clear(lang: str) -> tuple[Any, ...]:
+        return [], conversation_html([], lang), source_html(None, None, lang), None
+
+    def export(turns: list[dict[str, Any]] | None, lang: str) -> str | None:
+        if not turns:
+            return None
+        path = Path(tempfile.mkdtemp(prefix="beleg-export-")) / "beleg-conversation.md"
+        path.write_text(conversation_markdown(turns, lang), encoding="utf-8")
+        return str(path)
+
+    # ---- the source view
+    def show(turns: list[dict[str, Any]] | None, lang: str, evt: gr.EventData,
+             request: gr.Request) -> tuple[Any, ...]:
+        data = getattr(evt, "_data", None) or {}
         try:
-            events = engine.stream(question, history, collection=collection)
-            first = next(events)
-        except QuestionError as exc:
-            yield chat + [{"role": "assistant", "content": _safe(f"⚠ {exc}")}], "", cites, \
-                gr.update(choices=[], value=None)
-            return
-        sources = first.data
-        head = ("Quellen: " if _is_de(question) else "Sources: ") + "  ".join(
-            f"[{s.n}] {s.chunk.source}" for s in sources) + "\n\n"
-        text = ""
-        yield chat + [{"role": "assistant", "content": _safe(head + "…")}], "", cites, gr.update()
-        for event in events:
-            if event.kind == "token":
-                text += event.data
-                yield chat + [{"role": "assistant", "content": _safe(head + text)}], "", cites, \
-                    gr.update()
-            elif event.kind == "final":
-                answer = event.data.to_dict(with_sources=False)
-                body = answer["answer"]
-                kind_label = _KIND_LABELS.get(answer["kind"], {})
-                if kind_label:
-                    body = f"{kind_label['de' if _is_de(question) else 'en']}\n{body}"
-                if answer["notice"]:
-                    body += f"\n\n{answer['notice']}"
-                if answer["citations"]:
-                    body += "\n\n" + "\n".join(citation_label(c) for c in answer["citations"])
-                cites = [{**c, "collection": collection} for c in answer["citations"]]
-                labels = [citation_label(c) for c in cites]
-                yield chat + [{"role": "assistant", "content": _safe(body)}], "", cites, \
-                    gr.update(choices=labels, value=None)
-
-    def show(label: str | None, cites: list[dict[str, Any]], request: gr.Request) -> Any:
-        chosen = next((c for c in cites if citation_label(c) == label), None)
-        if chosen is None:
-            return gr.update(value=[])
+            turn = (turns or [])[int(data.get("turn", -1))]
+            cite = turn_citations(turn["answer"])[int(data.get("cite", -1))]
+        except (IndexError, KeyError, TypeError, ValueError):
+            return gr.update(), gr.update()
         try:
-            store = engine.collections.store(allowed(chosen.get("collection"), request))
-        except (UIRefusal, StoreError) as exc:
-            return gr.update(value=[(f"⚠ {public_detail(str(exc), 300)}", None)])
-        doc = store.document(chosen["source"])
-        if doc is None:
-            return gr.update(value=[(f"'{chosen['source']}' is no longer stored.", None)])
-        return gr.update(value=highlight(doc.text, chosen["start"], chosen["end"],
-                                         f"[{chosen['n']}]"),
-                         label=f"{chosen['source']} · characters {chosen['start']}–{chosen['end']}")
+            store = engine.collections.store(allowed(turn.get("collection"), request, "ask"))
+            doc = store.document(cite["source"])
+        except (UIRefusal, StoreError, CollectionNameError) as exc:
+            return f'<div class="hint">⚠ {public_detail(str(exc), 300)}</div>', gr.update()
+        view = None if doc is None else {"source": doc.source, "text": doc.text,
+                                         "metadata": doc.metadata}
+        return source_html(view, cite, lang), gr.Tabs(selected="source-tab")
 
-    with gr.Blocks(title="beleg") as blocks:
-        gr.Markdown("## beleg — answers with sources you can check")
+    # ---- documents
+    def doc_list(collection: str | None, lang: str, request: gr.Request) -> tuple[Any, ...]:
+        try:
+            name = allowed(collection, request, "read")
+            docs = engine.collections.store(name).documents()
+        except (UIRefusal, StoreError, CollectionNameError) as exc:
+            return f'<div class="hint">⚠ {public_detail(str(exc), 300)}</div>', gr.update(
+                choices=[], value=None)
+        rows = [{"source": d.source, "chunks": d.chunks, "metadata": d.metadata} for d in docs]
+        return documents_html(rows, lang), gr.update(choices=[d.source for d in docs],
+                                                      value=None)
+
+    def upload(files: list[Any] | None, collection: str | None, lang: str,
+               request: gr.Request) -> tuple[Any, ...]:
+        try:
+            name = allowed(collection, request, "write")
+        except (UIRefusal, CollectionNameError) as exc:
+            return (t("may_not_write", lang) if isinstance(exc, UIRefusal) else str(exc),
+                    *doc_list(collection, lang, request), None)
+        report = IngestReport()
+        parsed: list[Document] = []
+        for f in files or []:
+            path = Path(getattr(f, "name", None) or str(f))
+            shown = Path(getattr(f, "orig_name", "") or path.name).name
+            try:
+                source = checked_name(shown)
+                if path.stat().st_size > max_upload_bytes:
+                    raise IngestError(source, f"larger than {max_upload_bytes} bytes")
+                if path.suffix.lower() not in supported_suffixes():
+                    raise IngestError(source, "unsupported file type")
+                parsed.append(load_document(path, source=source))
+            except DocumentNameError as exc:
+                report.failed.append((shown, str(exc)))
+            except IngestError as exc:
+                report.failed.append((shown, exc.reason))
+        if report.failed:  # all or nothing, as the API's upload
+            message = t("refused_files", lang, failed="; ".join(f"{p}: {r}"
+                                                              for p, r in report.failed))
+            return message, *doc_list(name, lang, request), None
+        store = engine.collections.store(name, create=True)
+        library = Library(store, engine.retriever.embedder)
+        for doc in parsed:
+            getattr(report, library.add_document(doc)).append(doc.source)
+        message = t("ingested", lang, added=", ".join(report.added) or "–",
+                    replaced=", ".join(report.replaced) or "–",
+                    unchanged=", ".join(report.unchanged) or "–")
+        return message, *doc_list(name, lang, request), None
+
+    def remove(source: str | None, collection: str | None, lang: str,
+               request: gr.Request) -> tuple[Any, ...]:
+        if not source:
+            return gr.update(), *doc_list(collection, lang, request)
+        try:
+            name = allowed(collection, request, "write")
+            engine.collections.store(name).remove(source)
+        except UIRefusal:
+            return t("may_not_write", lang), *doc_list(collection, lang, request)
+        except (StoreError, CollectionNameError) as exc:
+            return public_detail(str(exc), 300), *doc_list(collection, lang, request)
+        return t("removed_doc", lang, name=source), *doc_list(name, lang, request)
+
+    # ---- the page
+    def on_load(turns: list[dict[str, Any]] | None, request: gr.Request) -> tuple[Any, ...]:
+        lang = pick_language(request.headers.get("accept-language") if request else None)
+        try:
+            names = caller(request).usable(engine.collections.names())
+        except UIRefusal:
+            names = []
+        choice = names[0] if names else DEFAULT_COLLECTION
+        return (lang, gr.update(value=lang), gr.update(
+            choices=names or [DEFAULT_COLLECTION], value=choice, visible=len(names) > 1),
+            conversation_html(list(turns or []), lang), source_html(None, None, lang),
+            *doc_list(choice, lang, request), export(turns, lang))
+
+    def relabel(lang: str, turns: list[dict[str, Any]] | None) -> tuple[Any, ...]:
+        lang = lang if lang in LANGUAGES else "en"
+        return (lang, f"## {t('title', lang)}",
+                gr.update(label=t("question", lang), placeholder=t("placeholder", lang)),
+                gr.update(value=t("ask", lang)), gr.update(value=t("stop", lang)),
+                gr.update(value=t("clear", lang)), gr.update(label=t("export", lang)),
+                gr.update(label=t("collection", lang)), gr.update(label=t("language", lang)),
+                gr.Tab(label=t("source", lang)), gr.Tab(label=t("docs_tab", lang)),
+                gr.update(label=t("upload", lang)), gr.update(value=t("delete", lang)),
+                gr.update(label=t("doc_file", lang)), conversation_html(list(turns or []), lang))
+
+    with gr.Blocks(title="beleg") as blocks:  # CSS goes to mount_gradio_app (Gradio 6)
+        lang = gr.State("en")
+        turns = gr.BrowserState([], storage_key=STORAGE_KEY)
         with gr.Row():
-            with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Chat", height=480, render_markdown=False,
-                                     elem_id="chat")
-                box = gr.Textbox(label="Question / Frage", placeholder="Ask about your documents",
-                                 elem_id="question")
-                send = gr.Button("Ask", variant="primary", elem_id="ask")
-                # Filled when the page loads, with the collections this session may use.
-                # Any value is accepted here: ``allowed`` checks it against the session's key.
-                collection = gr.Dropdown([DEFAULT_COLLECTION], value=DEFAULT_COLLECTION,
-                                         label="Collection", elem_id="collection",
-                                         allow_custom_value=True)
-                gr.Examples(EXAMPLES, inputs=box)
-            with gr.Column(scale=2):
-                picker = gr.Radio(label="Citations (click to view)", choices=[],
-                                  elem_id="citations")
-                view = gr.HighlightedText(label="Source", elem_id="source-view",
-                                          combine_adjacent=False, show_legend=False)
-        cites = gr.State([])
-        for trigger in (box.submit, send.click):
-            trigger(ask, [box, chatbot, collection, cites], [chatbot, box, cites, picker],
-                    api_name="ask" if trigger == send.click else False)
-        picker.change(show, [picker, cites], [view], api_name="show")
+            heading = gr.Markdown(f"## {t('title', 'en')}", elem_id="heading")
+            collection = gr.Dropdown([DEFAULT_COLLECTION], value=DEFAULT_COLLECTION,
+                                     label=t("collection", "en"), elem_id="collection",
+                                     allow_custom_value=True, scale=0, min_width=160)
+            language = gr.Radio(list(LANGUAGES), value="en", label=t("language", "en"),
+                                elem_id="language", scale=0, min_width=120)
+        with gr.Row():
+            with gr.Column(scale=3, min_width=320):
+                chat = gr.HTML(conversation_html([], "en"), elem_id="chat",
+                               html_template='<div class="conv">${value}</div>',
+                               js_on_load=CHAT_JS, apply_default_css=False)
+                box = gr.Textbox(label=t("question", "en"), placeholder=t("placeholder", "en"),
+                                 elem_id="question", lines=1, max_lines=6)
+                with gr.Row():
+                    send = gr.Button(t("ask", "en"), variant="primary", elem_id="ask")
+                    stop = gr.Button(t("stop", "en"), variant="stop", elem_id="stop",
+                                     interactive=False)
+                    new = gr.Button(t("clear", "en"), elem_id="clear")
+                    download = gr.DownloadButton(t("export", "en"), elem_id="export")
+                if examples:
+                    gr.Examples(list(examples), inputs=box, label=t("examples", "en"))
+            with gr.Column(scale=2, min_width=300, elem_id="side"):
+                with gr.Tabs(selected="source-tab") as tabs:
+                    with gr.Tab(t("source", "en"), id="source-tab") as source_tab:
+                        source = gr.HTML(source_html(None, None, "en"), elem_id="source-view",
+                                         js_on_load=SOURCE_JS, apply_default_css=False)
+                    with gr.Tab(t("docs_tab", "en"), id="docs-tab") as docs_tab:
+                        files = gr.File(label=t("upload", "en"), file_count="multiple",
+                                        file_types=sorted(supported_suffixes()),
+                                        elem_id="upload")
+                        doc_status = gr.Markdown(elem_id="doc-status")
+                        documents = gr.HTML(elem_id="documents", apply_default_css=False)
+                        with gr.Row():
+                            pick = gr.Dropdown([], label=t("doc_file", "en"), elem_id="pick",
+                                               scale=3)
+                            drop = gr.Button(t("delete", "en"), elem_id="remove", scale=1)
 
-        def choices(request: gr.Request) -> Any:
-            names = usable(request)
-            return gr.update(choices=names or [DEFAULT_COLLECTION],
-                             value=names[0] if names else DEFAULT_COLLECTION,
-                             visible=len(names) > 1)
-        blocks.load(choices, None, [collection], api_name=False)
+        asking = dict(fn=ask, inputs=[box, turns, collection, lang],
+                      outputs=[box, turns, chat, send, stop], trigger_mode="once")
+        send.click(**asking, api_name="ask").then(export, [turns, lang], [download],
+                                                   api_name=False)
+        box.submit(**asking, api_name=False).then(export, [turns, lang], [download],
+                                                  api_name=False)
+        stop.click(stop_answer, None, None, api_name=False, queue=False)
+        new.click(clear, [lang], [turns, chat, source, download], api_name=False)
+        chat.click(show, [turns, lang], [source, tabs], api_name=False,
+                   trigger_mode="always_last")  # the latest chip wins, none is skipped
+        files.upload(upload, [files, collection, lang], [doc_status, documents, pick, files],
+                     api_name=False)
+        drop.click(remove, [pick, collection, lang], [doc_status, documents, pick],
+                   api_name=False)
+        collection.change(doc_list, [collection, lang], [documents, pick], api_name=False)
+        language.change(relabel, [language, turns], [lang, heading, box, send, stop, new,
+                                                     download, collection, language, source_tab,
+                                                     docs_tab, files, drop, pick, chat],
+                        js=LANG_JS, api_name=False)
+        blocks.load(on_load, [turns], [lang, language, collection, chat, source, documents,
+                                       pick, download], api_name=False)
     return blocks
 
 
-def _safe(text: str) -> str:
-    """Chat bubbles render HTML: escape so that document and user text show as typed."""
-    return html.escape(text, quote=False)
+def _history(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The conversation as the engine reads it: the recent questions and answers."""
+    out: list[dict[str, str]] = []
+    for turn in turns[-UI_HISTORY_TURNS:]:
+        answer = turn.get("answer")
+        if answer is None:
+            continue
+        out += [{"role": "user", "content": turn["q"][:MAX_TURN_CHARS]},
+                {"role": "assistant", "content": answer.get("answer", "")[:MAX_TURN_CHARS]}]
+    return out
 
 
-def _plain(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p)
-                        for p in content)
-    return str(content)
-
-
-def _is_de(text: str) -> bool:
-    from app.answer.analysis import detect_language
-
-    return detect_language(text) == "de"
+def _kept(answer: dict[str, Any]) -> dict[str, Any]:
+    """What the browser keeps of an answer (no timings)."""
+    return {k: answer[k] for k in ("answer", "kind", "short_answer", "citations", "notice",
+                                   "unverified", "conflict", "collection", "language", "mode")
+            if k in answer}

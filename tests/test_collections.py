@@ -277,11 +277,11 @@ def test_chat_session_reads_only_its_collections(
     client = Client(server.url + "/", auth=("hr-bot", secrets["hr"]), verbose=False,
                     httpx_kwargs={"trust_env": False, "timeout": 180})
     try:
-        chat, _, _ = client.predict(HR_Q, [], "hr", api_name="/ask")
-        assert "28 Urlaubstage" in str(chat[-1]["content"])
-        chat, _, _ = client.predict(HR_Q, [], "default", api_name="/ask")
-        assert "may not use the collection 'default'" in str(chat[-1]["content"])
-        assert SEED_SOURCE not in str(chat)
+        _, turns, html = client.predict(HR_Q, [], "hr", api_name="/ask")
+        assert "28 Urlaubstage" in html and turns[-1]["collection"] == "hr"
+        _, turns, html = client.predict(HR_Q, [], "default", api_name="/ask")
+        assert "may not use the collection 'default'" in turns[-1]["error"]
+        assert SEED_SOURCE not in html and turns[-1]["answer"] is None
     finally:
         client.close()
     with pytest.raises((AuthenticationError, ValueError), match="Could not login"):

@@ -1,6 +1,6 @@
 """The web chat's own routes under hostile use, on real servers with the Gradio app mounted:
-Gradio's unused upload route is closed, failed logins are throttled, and with a token the API
-documentation is not public."""
+the upload route has a size limit and needs a login with a token, failed logins are
+throttled, and with a token the API documentation is not public."""
 from __future__ import annotations
 
 import httpx
@@ -9,14 +9,20 @@ from servers import TOKEN, LiveServer, live_server, token_server  # noqa: F401 (
 from app.http_guard import LOGIN_FAILURES
 
 
-def test_gradio_upload_route_is_closed(live_server: LiveServer) -> None:  # noqa: F811
-    with live_server.client(timeout=30) as http:
-        r = http.post("/gradio_api/upload", files=[("files", ("x.txt", b"a" * 100_000))])
-        assert r.status_code == 404
+def test_the_chat_upload_has_a_size_limit(live_server: LiveServer) -> None:  # noqa: F811
+    """The documents tab's upload route takes files up to the upload limit (the document is
+    stored only by the tab's own handler, which checks the caller's scope)."""
+    with live_server.client(timeout=60) as http:
+        ok = http.post("/gradio_api/upload", files=[("files", ("x.txt", b"a" * 100_000))])
+        assert ok.status_code == 200, ok.text
+        big = http.post("/gradio_api/upload",
+                        files=[("files", ("x.txt", b"a" * (50 * 1024 * 1024 + 10)))])
+        assert big.status_code in (400, 413), big.status_code
         assert http.get("/").status_code == 200  # the chat itself is still served
 
 
 SESSION_PROBES = [("post", "/gradio_api/reset", {"json": {"event_id": "x"}}),
+                  ("post", "/gradio_api/upload", {"files": [("files", ("x.txt", b"a"))]}),
                   ("post", "/gradio_api/cancel", {"json": {"session_hash": "x", "fn_index": 0,
                                                            "event_id": "x"}}),
                   ("get", "/gradio_api/heartbeat/x", {})]

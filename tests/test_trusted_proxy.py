@@ -107,10 +107,10 @@ def test_the_chat_signs_in_the_proxy_user(behind_proxy: tuple[LiveServer, str]) 
     client = Client(server.url + "/", headers={USER: "ana@example.org", GROUPS: "hr"},
                     verbose=False, httpx_kwargs={"trust_env": False, "timeout": 180})
     try:
-        chat, _, _ = client.predict(HR_Q, [], "hr", api_name="/ask")
-        assert "28 Urlaubstage" in str(chat[-1]["content"])
-        chat, _, _ = client.predict(HR_Q, [], "default", api_name="/ask")
-        assert "may not use the collection 'default'" in str(chat[-1]["content"])
+        _, _, html = client.predict(HR_Q, [], "hr", api_name="/ask")
+        assert "28 Urlaubstage" in html
+        _, turns, _ = client.predict(HR_Q, [], "default", api_name="/ask")
+        assert "may not use the collection 'default'" in turns[-1]["error"]
     finally:
         client.close()
     with pytest.raises(Exception, match="401|Unauthorized|Could not"):
