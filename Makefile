@@ -46,6 +46,7 @@ test-fast: setup
 
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/cli_startup.py
 
 # RSS of `beleg serve` after start and after 5 and 25 questions (extractive and local model).
 bench-memory: setup

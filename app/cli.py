@@ -211,9 +211,19 @@ def cmd_collections(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stderr_handler() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from app.wiring import describe_models
 
+    if args.fetch:  # downloading and assembling 1.1 GB takes minutes: say what happens
+        logging.getLogger("app.model_files").setLevel(logging.INFO)
+        logging.getLogger("app.model_files").addHandler(_stderr_handler())
+        logging.getLogger("app.model_files").propagate = False
     info = describe_models(_settings(args), fetch=args.fetch)
     print(json.dumps(info, ensure_ascii=False, indent=None if args.json else 2))
     return 0

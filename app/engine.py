@@ -26,6 +26,7 @@ from app.answer.verification import Verifier
 from app.citations import Citation, Source, citation_for, strip_markers
 from app.collection_set import Collections
 from app.llm_base import BackendUnavailable
+from ingest.sentences import sentence_spans
 from store.naming import DEFAULT_COLLECTION, checked_collection
 from store.retrieval import HybridRetriever
 
@@ -207,9 +208,22 @@ class AnswerEngine:
             # Sentences are ranked by the new question itself unless it is too short to stand.
             rank_vec = own if query.text == query.own else query_vec
         hits = retriever.search(query.text, self.top_k, query_vector=query_vec)
+        self._read_stored_vectors(retriever, [h.chunk for h in hits])
         sources = [Source(i + 1, h.chunk, h.score) for i, h in enumerate(hits)]
         top_dense = max((h.dense for h in hits if h.dense == h.dense), default=0.0)
         return sources, build_evidence(q, sources, rank_vec, self.vectors, top_dense, self.support)
+
+    def _read_stored_vectors(self, retriever: HybridRetriever, chunks: list[Any]) -> None:
+        """The sentence vectors of these chunks that ingest stored, read back (one store trip)
+        for the sentences not seen yet, so a question embeds only itself."""
+        spans = [(c, c.start + s, c.text[s:e]) for c in chunks for s, e in sentence_spans(c.text)]
+        unseen = set(self.vectors.missing([text for _, _, text in spans]))
+        if not unseen:
+            return
+        stored = retriever.store.sentence_vectors([c.id for c, _, text in spans if text in unseen])
+        self.vectors.add({text: stored[(c.id, start)] for c, start, text in spans
+                          if text in unseen and (c.id, start) in stored
+                          and len(stored[(c.id, start)]) == retriever.embedder.dim})
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None,
                mode: str | None = None, cancel: threading.Event | None = None,

@@ -83,7 +83,9 @@ def pip_fetch(requirements: list[str], dest: Path, *, quiet: bool = True) -> lis
     if quiet:
         cmd.append("--quiet")
     logger.info("downloading %d wheels with pip into %s", len(requirements), dest)
-    result = subprocess.run(cmd, capture_output=quiet, text=True, check=False)
+    # pip's own progress goes to stderr, so a caller's stdout (JSON) stays clean.
+    result = subprocess.run(cmd, stdout=subprocess.PIPE if quiet else sys.stderr,
+                            stderr=subprocess.PIPE if quiet else None, text=True, check=False)
     if result.returncode != 0:
         tail = (result.stderr or "").strip().splitlines()[-5:] if quiet else []
         raise ModelFileError(

@@ -38,6 +38,8 @@ UI_HISTORY_TURNS = 8
 # Turns kept in the browser: a long-running conversation stays a few hundred KB of storage.
 KEPT_TURNS = 50
 STORAGE_KEY = "beleg-conversation"
+ARCHIVE_KEY = "beleg-earlier-conversations"
+KEPT_CONVERSATIONS = 20
 
 # The chat's own script: a click (or Enter) on a chip asks for that span; a running answer's
 # timer is counted here, so it moves while the server is busy.
@@ -181,8 +183,23 @@ def build_ui(engine: AnswerEngine,
         if running is not None:
             running.set()
 
-    def clear(lang: str) -> tuple[Any, ...]:
-        return [], conversation_html([], lang), source_html(None, None, lang), None
+    def new_conversation(current: list[dict[str, Any]] | None,
+                         archive: list[dict[str, Any]] | None, lang: str) -> tuple[Any, ...]:
+        """Keep the current conversation among the earlier ones and start an empty one."""
+        archive = _archived(current, list(archive or []))
+        return ([], archive, conversation_html([], lang), source_html(None, None, lang), None,
+                _choices(archive))
+
+    def open_conversation(index: int | None, current: list[dict[str, Any]] | None,
+                          archive: list[dict[str, Any]] | None, lang: str) -> tuple[Any, ...]:
+        """Swap an earlier conversation in; the current one joins the earlier ones."""
+        archive = list(archive or [])
+        if index is None or not 0 <= int(index) < len(archive):
+            return gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+        chosen = archive.pop(int(index))["turns"]
+        archive = _archived(current, archive)
+        return (chosen, archive, conversation_html(chosen, lang), export(chosen, lang),
+                _choices(archive))
 
     def export(turns: list[dict[str, Any]] | None, lang: str) -> str | None:
         if not turns:
@@ -271,7 +288,8 @@ def build_ui(engine: AnswerEngine,
         return t("removed_doc", lang, name=source), *doc_list(name, lang, request)
 
     # ---- the page
-    def on_load(turns: list[dict[str, Any]] | None, request: gr.Request) -> tuple[Any, ...]:
+    def on_load(turns: list[dict[str, Any]] | None, archive: list[dict[str, Any]] | None,
+                request: gr.Request) -> tuple[Any, ...]:
         lang = pick_language(request.headers.get("accept-language") if request else None)
         try:
             names = caller(request).usable(engine.collections.names())
@@ -281,7 +299,7 @@ def build_ui(engine: AnswerEngine,
         return (lang, gr.update(value=lang), gr.update(
             choices=names or [DEFAULT_COLLECTION], value=choice, visible=len(names) > 1),
             conversation_html(list(turns or []), lang), source_html(None, None, lang),
-            *doc_list(choice, lang, request), export(turns, lang))
+            *doc_list(choice, lang, request), export(turns, lang), _choices(list(archive or [])))
 
     def relabel(lang: str, turns: list[dict[str, Any]] | None) -> tuple[Any, ...]:
         lang = lang if lang in LANGUAGES else "en"
@@ -292,11 +310,13 @@ def build_ui(engine: AnswerEngine,
                 gr.update(label=t("collection", lang)), gr.update(label=t("language", lang)),
                 gr.Tab(label=t("source", lang)), gr.Tab(label=t("docs_tab", lang)),
                 gr.update(label=t("upload", lang)), gr.update(value=t("delete", lang)),
-                gr.update(label=t("doc_file", lang)), conversation_html(list(turns or []), lang))
+                gr.update(label=t("doc_file", lang)), gr.update(label=t("conversations", lang)),
+                conversation_html(list(turns or []), lang))
 
     with gr.Blocks(title="beleg") as blocks:  # CSS goes to mount_gradio_app (Gradio 6)
         lang = gr.State("en")
         turns = gr.BrowserState([], storage_key=STORAGE_KEY)
+        archive = gr.BrowserState([], storage_key=ARCHIVE_KEY)  # the earlier conversations
         with gr.Row():
             heading = gr.Markdown(f"## {t('title', 'en')}", elem_id="heading")
             collection = gr.Dropdown([DEFAULT_COLLECTION], value=DEFAULT_COLLECTION,
@@ -317,6 +337,8 @@ def build_ui(engine: AnswerEngine,
                                      interactive=False)
                     new = gr.Button(t("clear", "en"), elem_id="clear")
                     download = gr.DownloadButton(t("export", "en"), elem_id="export")
+                past = gr.Dropdown([], value=None, label=t("conversations", "en"),
+                                   elem_id="conversations", interactive=True)
                 if examples:
                     gr.Examples(list(examples), inputs=box, label=t("examples", "en"))
             with gr.Column(scale=2, min_width=300, elem_id="side"):
@@ -342,7 +364,10 @@ def build_ui(engine: AnswerEngine,
         box.submit(**asking, api_name=False).then(export, [turns, lang], [download],
                                                   api_name=False)
         stop.click(stop_answer, None, None, api_name=False, queue=False)
-        new.click(clear, [lang], [turns, chat, source, download], api_name=False)
+        new.click(new_conversation, [turns, archive, lang],
+                  [turns, archive, chat, source, download, past], api_name=False)
+        past.input(open_conversation, [past, turns, archive, lang],
+                   [turns, archive, chat, download, past], api_name=False)
         chat.click(show, [turns, lang], [source, tabs], api_name=False,
                    trigger_mode="always_last")  # the latest chip wins, none is skipped
         files.upload(upload, [files, collection, lang], [doc_status, documents, pick, files],
@@ -352,10 +377,11 @@ def build_ui(engine: AnswerEngine,
         collection.change(doc_list, [collection, lang], [documents, pick], api_name=False)
         language.change(relabel, [language, turns], [lang, heading, box, send, stop, new,
                                                      download, collection, language, source_tab,
-                                                     docs_tab, files, drop, pick, chat],
+                                                     docs_tab, files, drop, pick, past, chat],
                         js=LANG_JS, api_name=False)
-        blocks.load(on_load, [turns], [lang, language, collection, chat, source, documents,
-                                       pick, download], api_name=False)
+        blocks.load(on_load, [turns, archive], [lang, language, collection, chat, source,
+                                                documents, pick, download, past],
+                    api_name=False)
     return blocks
 
 
@@ -369,6 +395,20 @@ def _history(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
         out += [{"role": "user", "content": turn["q"][:MAX_TURN_CHARS]},
                 {"role": "assistant", "content": answer.get("answer", "")[:MAX_TURN_CHARS]}]
     return out
+
+
+def _archived(current: list[dict[str, Any]] | None, archive: list[dict[str, Any]]
+              ) -> list[dict[str, Any]]:
+    """The earlier conversations with ``current`` (if it has a turn) first, named by its first
+    question, the oldest dropped beyond KEPT_CONVERSATIONS."""
+    if current:
+        archive = [{"title": current[0]["q"][:80], "turns": current}] + archive
+    return archive[:KEPT_CONVERSATIONS]
+
+
+def _choices(archive: list[dict[str, Any]]) -> Any:
+    return gr.update(choices=[(f"{c['title']} ({len(c['turns'])})", i)
+                              for i, c in enumerate(archive)], value=None)
 
 
 def _kept(answer: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ _TEXT: dict[str, dict[str, str]] = {
     "ask": {"de": "Fragen", "en": "Ask"},
     "stop": {"de": "Stopp", "en": "Stop"},
     "clear": {"de": "Neues Gespräch", "en": "New conversation"},
+    "conversations": {"de": "Frühere Gespräche", "en": "Earlier conversations"},
     "export": {"de": "Als Markdown", "en": "As Markdown"},
     "collection": {"de": "Sammlung", "en": "Collection"},
     "language": {"de": "Sprache", "en": "Language"},

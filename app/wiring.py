@@ -143,7 +143,7 @@ def describe_models(settings: Settings, fetch: bool = False) -> dict[str, Any]:
         from app.model_files import DEFAULT_FILENAME, ensure_default_model
 
         path = Path(settings.llm_model_path) if settings.llm_model_path else (
-            ensure_default_model(settings.models_dir) if fetch
+            ensure_default_model(settings.models_dir, progress=True) if fetch
             else settings.models_dir / DEFAULT_FILENAME)
         llm.update({"model": path.name, "path": str(path), "present": path.is_file()})
     elif settings.llm in ("openai", "ollama"):

@@ -279,6 +279,17 @@ class ChunkStore:
                 for m, d in zip(got["metadatas"][0], got["distances"][0])]
 
     @_guarded
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[tuple[str, int], np.ndarray]:
+        """The sentence vectors stored at ingest for these chunks, by (chunk id, document
+        offset of the sentence's start): one store trip, no embedding."""
+        if not chunk_ids:
+            return {}
+        got = self._sentences.get(where={"chunk_id": {"$in": list(dict.fromkeys(chunk_ids))}},
+                                  include=["embeddings", "metadatas"])
+        return {(m["chunk_id"], int(m["start"])): np.asarray(v, dtype=np.float32)
+                for m, v in zip(got["metadatas"], got["embeddings"])}
+
+    @_guarded
     def _bump(self) -> None:
         gen = self.generation() + 1
         self._docs.upsert(ids=[_STATE_ID], documents=[""], embeddings=[[1.0]],

@@ -166,6 +166,23 @@ def test_reload_keeps_the_conversation_and_new_clears_it(page: Any, tmp_path: Pa
     assert page.locator("#chat .msg").count() == 0
 
 
+def test_earlier_conversations_come_back(page: Any) -> None:
+    ask(page, DE_Q)
+    page.click("#clear")  # the German conversation is kept among the earlier ones
+    page.wait_for_function("() => !document.querySelector('#chat .msg')")
+    ask(page, EN_Q)
+    page.locator("#conversations input").click()
+    page.locator("[role='option']", has_text=DE_Q[:30]).first.click()
+    page.wait_for_function("(q) => document.querySelector('#chat').innerText.includes(q)",
+                           arg=DE_Q)
+    assert EN_Q not in page.locator("#chat").inner_text()
+    page.reload()  # both survive a reload: the current one shown, the other listed
+    page.wait_for_selector("#chat .msg.bot .kind")
+    assert DE_Q in page.locator("#chat").inner_text()
+    page.locator("#conversations input").click()
+    assert page.locator("[role='option']", has_text=EN_Q[:30]).count() >= 1
+
+
 def test_german_and_english_follow_the_browser(browser: Any, live_server: LiveServer,  # noqa: F811
                                                tmp_path: Path) -> None:
     for locale, word, lang in (("de-CH", "Fragen", "de"), ("en-US", "Ask", "en")):

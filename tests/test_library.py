@@ -13,6 +13,7 @@ from conftest import HashEmbedder
 from app.library import Library
 from ingest.chunking import ChunkingConfig
 from ingest.documents import Document
+from ingest.titles import document_title
 from store.collection import (
     ChunkStore,
     EmbeddingModelMismatch,
@@ -170,7 +171,10 @@ def test_document_metadata_round_trips(lib: Library, tmp_path: Path) -> None:
     path.write_text(f" date 2025-09-18 {P1}", encoding="utf-8")
     lib.add_paths([path])
     (doc,) = lib.documents()
-    assert doc.metadata == {"date": "2025-09-18", "file_type": "txt"}
+    text = P1.strip()
+    assert doc.metadata == {"date": "2025-09-18", "file_type": "txt", "chars": len(text),
+                            "title": document_title(text)}
+    assert doc.metadata["title"] and len(doc.metadata["title"]) <= 101
 
 
 # ---- embedding model pinning -----------------------------------------------------------------

@@ -26,6 +26,17 @@ class SentenceVectors:
         self._vectors: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
 
+    def missing(self, texts: list[str]) -> list[str]:
+        with self._lock:
+            return [t for t in dict.fromkeys(texts) if t not in self._vectors]
+
+    def add(self, known: dict[str, np.ndarray]) -> None:
+        """Vectors computed elsewhere (the ones stored at ingest), so they are not embedded again."""
+        with self._lock:
+            if len(self._vectors) + len(known) > self.max_entries:
+                self._vectors.clear()
+            self._vectors.update(known)
+
     def __call__(self, texts: list[str]) -> np.ndarray:
         with self._lock:
             missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
