@@ -413,31 +413,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "documents" and args.action == "remove" and not args.sources:
         print("error: name the documents to remove (see `beleg documents`)", file=sys.stderr)
         return EXIT_USAGE
-    from app.engine import QuestionError
-    from store.collection import (
-        EmbeddingModelMismatch,
-        StoreError,
-        StoreUnavailable,
-        UnknownCollection,
-    )
-    from store.naming import CollectionNameError
-
     try:
         return int(args.func(args))
-    except (SettingsError, EmbeddingModelMismatch, QuestionError, CollectionNameError,
-            UnknownCollection) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (StoreUnavailable, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
     except Exception as exc:
-        from app.llm import BackendUnavailable, ModelFileError
+        code = _exit_code(exc)
+        if code is None:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return code
 
-        if isinstance(exc, (BackendUnavailable, ModelFileError)):
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_UNAVAILABLE
-        raise
+
+def _exit_code(exc: Exception) -> int | None:
+    """The exit code for an error the user can act on (None: a bug, shown as a traceback).
+    The error types are imported here, once something went wrong, so that light commands do
+    not load the engine or the store to start."""
+    from app.engine import QuestionError
+    from app.llm import BackendUnavailable, ModelFileError
+    from store.collection import EmbeddingModelMismatch, StoreError, UnknownCollection
+    from store.naming import CollectionNameError
+
+    if isinstance(exc, (SettingsError, EmbeddingModelMismatch, QuestionError,
+                        CollectionNameError, UnknownCollection)):
+        return EXIT_USAGE
+    if isinstance(exc, (StoreError, BackendUnavailable, ModelFileError)):
+        return EXIT_UNAVAILABLE
+    return None
 
 
 if __name__ == "__main__":

@@ -13,10 +13,6 @@ from typing import Any, TypeVar
 import chromadb
 import numpy as np
 from chromadb.config import Settings as ChromaSettings
-from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
-from llama_index.core.vector_stores.types import VectorStoreQuery
-from llama_index.core.vector_stores.utils import node_to_metadata_dict
-from llama_index.vector_stores.chroma import ChromaVectorStore
 
 from ingest.documents import Chunk, Document
 
@@ -159,7 +155,17 @@ class ChunkStore:
                 f"this store was built with the embedding model '{built_with}', but the settings ask "
                 f"for '{embed_model}'. Re-ingest your documents into a new data folder "
                 f"(BELEG_DATA_DIR) or set BELEG_EMBEDDING back to the model that built it.")
-        self._vectors = ChromaVectorStore(chroma_collection=self._chunks)
+        self._vector_store: Any = None
+
+    @property
+    def _vectors(self) -> Any:
+        """llama-index's Chroma vector store over the chunks, made on first use: listing or
+        removing documents (the light CLI commands) does not import llama-index."""
+        if self._vector_store is None:
+            from llama_index.vector_stores.chroma import ChromaVectorStore
+
+            self._vector_store = ChromaVectorStore(chroma_collection=self._chunks)
+        return self._vector_store
 
     # ---- documents -------------------------------------------------------------------------
     @_guarded
@@ -204,6 +210,9 @@ class ChunkStore:
         """
         if doc.source == _STATE_ID:
             raise StoreError(f"'{_STATE_ID}' is the store's own record, not a document name")
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
+        from llama_index.core.vector_stores.utils import node_to_metadata_dict
+
         if len(chunks) != len(embeddings):
             raise StoreError("one embedding per chunk is required")
         if embeddings.size and embeddings.shape[1] != self.dim:
@@ -318,6 +327,8 @@ class ChunkStore:
         n = min(k, self.count())
         if n <= 0:
             return []
+        from llama_index.core.vector_stores.types import VectorStoreQuery
+
         result = self._vectors.query(VectorStoreQuery(
             query_embedding=[float(x) for x in embedding], similarity_top_k=n))
         out = []
