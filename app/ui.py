@@ -301,7 +301,7 @@ def build_ui(engine: AnswerEngine,
             conversation_html(list(turns or []), lang), source_html(None, None, lang),
             *doc_list(choice, lang, request), export(turns, lang), _choices(list(archive or [])))
 
-    def relabel(lang: str, turns: list[dict[str, Any]] | None) -> tuple[Any, ...]:
+    def relabel(lang: str, _turns: list[dict[str, Any]] | None) -> tuple[Any, ...]:
         lang = lang if lang in LANGUAGES else "en"
         return (lang, f"## {t('title', lang)}",
                 gr.update(label=t("question", lang), placeholder=t("placeholder", lang)),
@@ -310,8 +310,15 @@ def build_ui(engine: AnswerEngine,
                 gr.update(label=t("collection", lang)), gr.update(label=t("language", lang)),
                 gr.Tab(label=t("source", lang)), gr.Tab(label=t("docs_tab", lang)),
                 gr.update(label=t("upload", lang)), gr.update(value=t("delete", lang)),
-                gr.update(label=t("doc_file", lang)), gr.update(label=t("conversations", lang)),
-                conversation_html(list(turns or []), lang))
+                gr.update(label=t("doc_file", lang)), gr.update(label=t("conversations", lang)))
+
+    def rerender(turns: list[dict[str, Any]] | None, lang: str,
+                 request: gr.Request) -> Any:
+        """The conversation in the new language, unless an answer is running: its turns are
+        newer than the ones this event read, and the answer renders itself when done."""
+        if (getattr(request, "session_hash", None) or "") in stops:
+            return gr.update()
+        return conversation_html(list(turns or []), lang)
 
     with gr.Blocks(title="beleg") as blocks:  # CSS goes to mount_gradio_app (Gradio 6)
         lang = gr.State("en")
@@ -377,8 +384,9 @@ def build_ui(engine: AnswerEngine,
         collection.change(doc_list, [collection, lang], [documents, pick], api_name=False)
         language.change(relabel, [language, turns], [lang, heading, box, send, stop, new,
                                                      download, collection, language, source_tab,
-                                                     docs_tab, files, drop, pick, past, chat],
-                        js=LANG_JS, api_name=False)
+                                                     docs_tab, files, drop, pick, past],
+                        js=LANG_JS, api_name=False).then(rerender, [turns, lang], [chat],
+                                                         api_name=False)
         blocks.load(on_load, [turns, archive], [lang, language, collection, chat, source,
                                                 documents, pick, download, past],
                     api_name=False)

@@ -75,6 +75,8 @@ def open_chat(ctx: Any, url: str) -> Any:
 @pytest.fixture
 def page(browser_context: Any, live_server: LiveServer) -> Iterator[Any]:  # noqa: F811
     page = open_chat(browser_context, live_server.url)
+    # the page has loaded and taken the browser's language (de-CH) before anything is asked
+    page.wait_for_function("() => document.querySelector('#ask').innerText.trim() === 'Fragen'")
     page.click("#clear")  # each test starts a new conversation (it is kept in the browser)
     yield page
     page.close()
