@@ -30,17 +30,16 @@ from app.http_guard import (
     header,
 )
 from app.keys import KeyStore
-from app.library import IngestReport, Library
+from app.library import IngestReport, Library, load_upload
 from app.messages import public_detail
-from app.names import DocumentNameError, checked_name, is_document_name
+from app.names import is_document_name
 from app.observability import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from app.observability import Metrics, Observed
 from app.openai_compat import OpenAIError, error_response, openai_router
 from app.openai_errors import is_v1_path
 from app.request_text import Text
 from app.trusted_proxy import DEFAULT_PROXIES, RecordPeer, TrustedHeaders
-from ingest.documents import Document, IngestError
-from ingest.loaders import load_document
+from ingest.documents import Document
 from store.collection import StoreError, UnknownCollection
 from store.naming import CollectionNameError, checked_collection
 from store.retrieval import HybridRetriever
@@ -337,30 +336,18 @@ def create_app(engine: AnswerEngine, *, api_token: str = "", root_path: str = ""
         with tempfile.TemporaryDirectory() as tmp:
             for i, f in enumerate(files):
                 shown = repr(f.filename)[1:-1][:120] if f.filename else f"file {i + 1}"
-                try:
-                    name = checked_name(f.filename)
-                except DocumentNameError as exc:
-                    report.failed.append((shown, str(exc)))
-                    continue
-                data = f.file.read(max_upload_bytes + 1)
-                if len(data) > max_upload_bytes:
-                    report.failed.append((name, f"larger than {max_upload_bytes} bytes"))
-                    continue
-                path = Path(tmp) / f"{i}{Path(name).suffix.lower()}"
-                path.write_bytes(data)
-                try:
-                    parsed.append(load_document(path, source=name))
-                except IngestError as exc:
-                    report.failed.append((name, exc.reason))
+                path = Path(tmp) / f"{i}{Path(f.filename or '').suffix.lower()}"
+                path.write_bytes(f.file.read(max_upload_bytes + 1))  # one byte tells "too big"
+                doc = load_upload(f.filename, path, report, max_upload_bytes, shown)
+                if doc is not None:
+                    parsed.append(doc)
             if report.failed:
                 body = report.to_dict()
                 body["detail"] = ("nothing was stored: fix or leave out the files listed under "
                                   "'failed' and send the request again")
                 return JSONResponse(body, status_code=422)
             retriever = collection_of(request, collection, create=True)
-            library = Library(retriever.store, retriever.embedder)
-            for doc in parsed:
-                getattr(report, library.add_document(doc)).append(doc.source)
+            Library(retriever.store, retriever.embedder).add_documents(parsed, report)
         return JSONResponse(report.to_dict())
 
     @app.delete("/api/documents/{source:path}", dependencies=[Depends(need("write"))])

@@ -33,6 +33,26 @@ class IngestReport:
                 "failed": [{"path": p, "reason": r} for p, r in self.failed]}
 
 
+def load_upload(filename: str | None, path: Path, report: IngestReport, max_bytes: int,
+                shown: str = "") -> Document | None:
+    """One uploaded file (named ``filename`` by its sender, its bytes at ``path``) as a
+    Document, or None with the reason recorded under ``report.failed``: the name rule, the size
+    limit and the loader's own checks, as the API and the chat apply them alike."""
+    try:
+        name = checked_name(filename)
+    except DocumentNameError as exc:
+        report.failed.append((shown or str(filename), str(exc)))
+        return None
+    if path.stat().st_size > max_bytes:
+        report.failed.append((name, f"larger than {max_bytes} bytes"))
+        return None
+    try:
+        return load_document(path, source=name)
+    except IngestError as exc:
+        report.failed.append((name, exc.reason))
+        return None
+
+
 def expand_paths(paths: Iterable[Path]) -> list[tuple[Path, str]]:
     """Files to ingest with their source names; folders are walked (hidden files skipped)."""
     out: list[tuple[Path, str]] = []
@@ -114,6 +134,12 @@ class Library:
                 report.failed.append((str(path), f"cannot read the file ({exc})"))
                 continue
             getattr(report, outcome).append(source)
+        return report
+
+    def add_documents(self, docs: Iterable[Document], report: IngestReport) -> IngestReport:
+        """Store checked documents, each recorded as added, replaced or unchanged."""
+        for doc in docs:
+            getattr(report, self.add_document(doc)).append(doc.source)
         return report
 
     def remove(self, source: str) -> bool:

@@ -14,9 +14,8 @@ import gradio as gr
 
 from app.access import Caller
 from app.engine import MAX_TURN_CHARS, AnswerEngine, BusyError, QuestionError
-from app.library import IngestReport, Library
+from app.library import IngestReport, Library, load_upload
 from app.messages import public_detail
-from app.names import DocumentNameError, checked_name
 from app.ui_render import (
     conversation_html,
     conversation_markdown,
@@ -25,8 +24,8 @@ from app.ui_render import (
     turn_citations,
 )
 from app.ui_text import LANGUAGES, pick_language, t
-from ingest.documents import Document, IngestError
-from ingest.loaders import load_document, supported_suffixes
+from ingest.documents import Document
+from ingest.loaders import supported_suffixes
 from store.collection import StoreError
 from store.naming import DEFAULT_COLLECTION, CollectionNameError, checked_collection
 
@@ -250,25 +249,15 @@ def build_ui(engine: AnswerEngine,
         for f in files or []:
             path = Path(getattr(f, "name", None) or str(f))
             shown = Path(getattr(f, "orig_name", "") or path.name).name
-            try:
-                source = checked_name(shown)
-                if path.stat().st_size > max_upload_bytes:
-                    raise IngestError(source, f"larger than {max_upload_bytes} bytes")
-                if path.suffix.lower() not in supported_suffixes():
-                    raise IngestError(source, "unsupported file type")
-                parsed.append(load_document(path, source=source))
-            except DocumentNameError as exc:
-                report.failed.append((shown, str(exc)))
-            except IngestError as exc:
-                report.failed.append((shown, exc.reason))
+            doc = load_upload(shown, path, report, max_upload_bytes, shown)
+            if doc is not None:
+                parsed.append(doc)
         if report.failed:  # all or nothing, as the API's upload
             message = t("refused_files", lang, failed="; ".join(f"{p}: {r}"
                                                               for p, r in report.failed))
             return message, *doc_list(name, lang, request), None
         store = engine.collections.store(name, create=True)
-        library = Library(store, engine.retriever.embedder)
-        for doc in parsed:
-            getattr(report, library.add_document(doc)).append(doc.source)
+        Library(store, engine.retriever.embedder).add_documents(parsed, report)
         message = t("ingested", lang, added=", ".join(report.added) or "–",
                     replaced=", ".join(report.replaced) or "–",
                     unchanged=", ".join(report.unchanged) or "–")
