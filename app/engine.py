@@ -149,7 +149,7 @@ class AnswerEngine:
     """Sequences the answer steps; owns the one thread bridge to the LLM. Thread-safe."""
 
     def __init__(self, retriever: HybridRetriever, selector: Selector,
-                 llm: Any | None = None, top_k: int = 5,
+                 llm: Any | None = None, top_k: int = 10,
                  max_question_chars: int = MAX_QUESTION_CHARS, max_tokens: int = 200,
                  answer_slots: int = ANSWER_SLOTS,
                  queue_timeout_s: float = QUEUE_TIMEOUT_S,
@@ -469,7 +469,13 @@ def build_answer_engine(settings: Any, llm: Any | None = None, embedder: Any | N
                               settings.lexical_root, default=retriever)
     if llm is None and settings.llm != "extractive":
         llm = build_llm_from_settings(settings)
-    selector = Selector(load_calibration(embedder.name), risk=settings.answer_risk)
+    calibration = load_calibration(embedder.name)
+    fitted_k = calibration.measured.get("top_k") if calibration is not None else None
+    if fitted_k is not None and fitted_k != settings.top_k:
+        logger.warning("the answer calibration was fitted with top_k %s, this server uses %s: "
+                       "answers may be ranked and refused differently from what was measured",
+                       fitted_k, settings.top_k)
+    selector = Selector(calibration, risk=settings.answer_risk)
     return AnswerEngine(retriever, selector, llm=llm, top_k=settings.top_k,
                         max_question_chars=settings.max_question_chars,
                         answer_slots=settings.answer_slots, collections=collections)

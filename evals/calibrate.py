@@ -478,6 +478,8 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
     cal = Calibration(**{**cal.__dict__, "measured": {
         "fitted_on": "beleg-eval calibrate (XQuAD dev half + unanswerable split, domain sets "
                      f"{', '.join(DEV_SETS)})", "seed": seed,
+        # The features read the candidates of this many retrieved chunks (settings.top_k).
+        "top_k": Settings.load().top_k,
         "thresholds": report["thresholds"], "held_out": report["held_out"],
         "risk_levels": {k: {"dev": v["dev"], "held_out_wrong": v["held_out"]["answered_wrong_rate"],
                             "held_out_answered": v["held_out"]["answered"],

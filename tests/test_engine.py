@@ -349,3 +349,23 @@ def test_extractive_mode_can_be_forced_with_a_model(seed_engine) -> None:
     with pytest.raises(QuestionError):
         engine.ask(EN_DIED, mode="ollama")
     assert fake.calls == 0
+
+
+def test_a_top_k_other_than_the_calibrations_is_warned_about(
+        seed_settings, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    """The calibration's features read the candidates of its own top_k; a server that retrieves
+    another number says so at start-up, and one that keeps it says nothing."""
+    from dataclasses import replace
+
+    from app.answer.calibration import load_calibration
+    from app.engine import build_answer_engine
+    from app.wiring import build_embedder
+
+    embedder = build_embedder(seed_settings)
+    fitted = load_calibration(embedder.name).measured["top_k"]  # type: ignore[union-attr]
+    with caplog.at_level("WARNING", logger="app.engine"):
+        build_answer_engine(seed_settings, embedder=embedder)
+    assert "fitted with top_k" not in caplog.text
+    with caplog.at_level("WARNING", logger="app.engine"):
+        build_answer_engine(replace(seed_settings, top_k=fitted + 3), embedder=embedder)
+    assert f"fitted with top_k {fitted}, this server uses {fitted + 3}" in caplog.text

@@ -29,13 +29,16 @@ def test_seed_set_extractive_floors(seed_engine: Any) -> None:
     assert summary["n_errors"] == 0
     assert m["quote_valid"] == 1.0          # every quote is exactly its span
     assert m["figures_grounded"] == 1.0     # no figure outside its cited span
-    # One question inside the calibrated engine's figures (docs/evaluation.md): refusal_correct
-    # .619 (n=21), false_refusal .438 (n=48), figure_correct .667, citation_supported .542.
+    # One question inside the calibrated engine's figures (docs/evaluation.md). Measured with
+    # top_k 10 and its refit (2026-12-03): refusal_correct .524 (n=21), false_refusal .417
+    # (n=48), figure_correct .593 (n=27), citation_supported .521. With top_k 5 they were .619,
+    # .438, .667, .542: the seed set lost 2 refusals, 2 figures and 1 citation for held-out
+    # gains (unanswerables refused .854 -> .878, false refusals .237 -> .206 over 1,393 asks).
     assert m["confidently_wrong"] == 0.0    # nothing stated is wrong
-    assert m["refusal_correct"] >= 0.57
-    assert m["false_refusal"] <= 0.46
-    assert m["figure_correct"] >= 0.64
-    assert m["citation_supported"] >= 0.52
+    assert m["refusal_correct"] >= 0.47
+    assert m["false_refusal"] <= 0.44
+    assert m["figure_correct"] >= 0.55
+    assert m["citation_supported"] >= 0.50
 
 
 def test_xquad_subset_floors(tmp_path: Path, seed_settings: Any) -> None:
@@ -59,12 +62,11 @@ def test_xquad_subset_floors(tmp_path: Path, seed_settings: Any) -> None:
 # --------------------------------------------------------------------------- new suites
 # Floors 0.02 (or one question) inside the figures measured on exactly these subsets with the
 # calibrated extractive engine (docs/evaluation.md); they move up as the answer layer improves.
-# Measured (2026-12-03, the refit after the question analysis lost its word lists): domains
-# answer_correct .420, right_and_cited .395, refusal_correct .618 (n=34), false_refusal .496,
-# confidently_wrong .000; claims (all 532) balanced accuracy .836,
+# Measured (2026-12-03, top_k 10 and its refit): domains answer_correct .437, right_and_cited
+# .403, refusal_correct .618 (n=34), false_refusal .462, confidently_wrong .000; claims (all 532) balanced accuracy .836,
 # precision .788, supported recall .814, unsupported recall .857; XQuAD in XQUAD_FLOORS.
-DOMAIN_FLOORS = {"answer_correct": 0.40, "right_and_cited": 0.375, "refusal_correct": 0.59}
-DOMAIN_CEILINGS = {"false_refusal": 0.51, "confidently_wrong": 0.02}
+DOMAIN_FLOORS = {"answer_correct": 0.415, "right_and_cited": 0.38, "refusal_correct": 0.59}
+DOMAIN_CEILINGS = {"false_refusal": 0.48, "confidently_wrong": 0.02}
 CLAIM_FLOORS = {"balanced_accuracy": 0.816, "supported_precision": 0.768,
                 "supported_recall": 0.794, "unsupported_recall": 0.837}
 # One question inside the measured value (40 questions per language, 22 held out, 18 ingested).
