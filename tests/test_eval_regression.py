@@ -64,7 +64,8 @@ def test_xquad_subset_floors(tmp_path: Path, seed_settings: Any) -> None:
 # calibrated extractive engine (docs/evaluation.md); they move up as the answer layer improves.
 # Measured (2026-12-03, top_k 10 and its refit): domains answer_correct .437, right_and_cited
 # .403, refusal_correct .618 (n=34), false_refusal .462, confidently_wrong .000; claims (all
-# 532) balanced accuracy .836, precision .788, supported recall .814, unsupported recall .857; XQuAD in XQUAD_FLOORS.
+# 532) balanced accuracy .836, precision .788, supported recall .814, unsupported recall
+# .857; XQuAD in XQUAD_FLOORS.
 DOMAIN_FLOORS = {"answer_correct": 0.415, "right_and_cited": 0.38, "refusal_correct": 0.59}
 DOMAIN_CEILINGS = {"false_refusal": 0.48, "confidently_wrong": 0.02}
 CLAIM_FLOORS = {"balanced_accuracy": 0.816, "supported_precision": 0.768,
