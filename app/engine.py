@@ -26,6 +26,7 @@ from app.answer.verification import Verifier
 from app.citations import Citation, Source, citation_for, strip_markers
 from app.collection_set import Collections
 from app.llm_base import BackendUnavailable
+from app.settings import DEFAULT_TOP_K
 from ingest.sentences import sentence_spans
 from store.naming import DEFAULT_COLLECTION, checked_collection
 from store.retrieval import HybridRetriever
@@ -149,7 +150,7 @@ class AnswerEngine:
     """Sequences the answer steps; owns the one thread bridge to the LLM. Thread-safe."""
 
     def __init__(self, retriever: HybridRetriever, selector: Selector,
-                 llm: Any | None = None, top_k: int = 10,
+                 llm: Any | None = None, top_k: int = DEFAULT_TOP_K,
                  max_question_chars: int = MAX_QUESTION_CHARS, max_tokens: int = 200,
                  answer_slots: int = ANSWER_SLOTS,
                  queue_timeout_s: float = QUEUE_TIMEOUT_S,

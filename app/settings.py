@@ -19,6 +19,15 @@ class SettingsError(ValueError):
     """A setting has a value beleg cannot use."""
 
 
+# Chunks retrieved per question; their sentences are the answer's candidates. Measured
+# 2026-12-03 (`beleg-eval calibrate`, refit for each): 5 -> 10 put the gold sentence among
+# the candidates for 48 instead of 39 of 56 dev domain questions (seed 44 instead of 40 of
+# 48); on held-out data unanswerables refused .854 -> .878 and false refusals .237 -> .206,
+# sentence top-1 .658 -> .655. The seed set (dev) lost 2 refusals and 2 figures
+# (docs/evaluation.md). The calibration records the top_k it was fitted with.
+DEFAULT_TOP_K = 10
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable. Build with ``Settings.load()``; nothing is read at import."""
@@ -66,12 +75,7 @@ class Settings:
     # Example questions the chat offers, separated by '|' (none by default: they belong to the
     # documents loaded, which beleg does not guess).
     examples: str = ""
-    # Chunks retrieved per question; their sentences are the answer's candidates. Measured
-    # 2026-12-03 (`beleg-eval calibrate`, refit for each): 5 -> 10 put the gold sentence among
-    # the candidates for 48 instead of 39 of 56 dev domain questions (seed 44 instead of 40 of
-    # 48); on held-out data unanswerables refused .854 -> .878 and false refusals .237 -> .206,
-    # sentence top-1 .658 -> .655. The calibration records the top_k it was fitted with.
-    top_k: int = 10
+    top_k: int = DEFAULT_TOP_K
     # Share of 'answered' answers allowed to be wrong (a calibrated level: .02, .05, .10, .20).
     answer_risk: float = 0.02
     # Questions answered at once (the rest queue, first come first served); see

@@ -404,7 +404,8 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
     else:
         rows = collect(out, de_file, en_file, seed, progress)
         cache.write_text(json.dumps(rows), encoding="utf-8")
-    embed_model = build_embedder(Settings.load()).name
+    settings = Settings.load()
+    embed_model = build_embedder(settings).name
     for r in rows:
         r["x"] = np.asarray(r["x"], dtype=np.float64).reshape(-1, len(FEATURES))
     dev = [r for r in rows if r["split"] == "dev"]
@@ -479,7 +480,7 @@ def run(out: Path, de_file: Path, en_file: Path | None, *, seed: int = 7, write:
         "fitted_on": "beleg-eval calibrate (XQuAD dev half + unanswerable split, domain sets "
                      f"{', '.join(DEV_SETS)})", "seed": seed,
         # The features read the candidates of this many retrieved chunks (settings.top_k).
-        "top_k": Settings.load().top_k,
+        "top_k": settings.top_k,
         "thresholds": report["thresholds"], "held_out": report["held_out"],
         "risk_levels": {k: {"dev": v["dev"], "held_out_wrong": v["held_out"]["answered_wrong_rate"],
                             "held_out_answered": v["held_out"]["answered"],
