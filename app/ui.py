@@ -39,6 +39,12 @@ KEPT_TURNS = 50
 STORAGE_KEY = "beleg-conversation"
 ARCHIVE_KEY = "beleg-earlier-conversations"
 KEPT_CONVERSATIONS = 20
+# Gradio runs one call of each event at a time unless told otherwise, so a long answer would
+# hold every other session's question. Questions are gated by the engine's answer slots (and
+# its queue timeout), so the chat adds no limit of its own; the light events (source view,
+# document list, conversations) run at once too. Uploads and removals stay one at a time.
+UNLIMITED: int | None = None
+WRITES_AT_ONCE = 1
 
 # The chat's own script: a click (or Enter) on a chip asks for that span; a running answer's
 # timer is counted here, so it moves while the server is busy.
@@ -288,7 +294,8 @@ def build_ui(engine: AnswerEngine,
         return (lang, gr.update(value=lang), gr.update(
             choices=names or [DEFAULT_COLLECTION], value=choice, visible=len(names) > 1),
             conversation_html(list(turns or []), lang), source_html(None, None, lang),
-            *doc_list(choice, lang, request), export(turns, lang), _choices(list(archive or [])))
+            *doc_list(choice, lang, request), export(turns, lang), _choices(list(archive or [])),
+            gr.update(interactive=True))
 
     def relabel(lang: str, _turns: list[dict[str, Any]] | None) -> tuple[Any, ...]:
         lang = lang if lang in LANGUAGES else "en"
@@ -328,7 +335,9 @@ def build_ui(engine: AnswerEngine,
                 box = gr.Textbox(label=t("question", "en"), placeholder=t("placeholder", "en"),
                                  elem_id="question", lines=1, max_lines=6)
                 with gr.Row():
-                    send = gr.Button(t("ask", "en"), variant="primary", elem_id="ask")
+                    # enabled once the page has loaded (its language and conversation)
+                    send = gr.Button(t("ask", "en"), variant="primary", elem_id="ask",
+                                     interactive=False)
                     stop = gr.Button(t("stop", "en"), variant="stop", elem_id="stop",
                                      interactive=False)
                     new = gr.Button(t("clear", "en"), elem_id="clear")
@@ -353,32 +362,31 @@ def build_ui(engine: AnswerEngine,
                                                scale=3)
                             drop = gr.Button(t("delete", "en"), elem_id="remove", scale=1)
 
+        free = dict(api_name=False, concurrency_limit=UNLIMITED)
         asking = dict(fn=ask, inputs=[box, turns, collection, lang],
-                      outputs=[box, turns, chat, send, stop], trigger_mode="once")
-        send.click(**asking, api_name="ask").then(export, [turns, lang], [download],
-                                                   api_name=False)
-        box.submit(**asking, api_name=False).then(export, [turns, lang], [download],
-                                                  api_name=False)
+                      outputs=[box, turns, chat, send, stop], trigger_mode="once",
+                      concurrency_limit=UNLIMITED)
+        send.click(**asking, api_name="ask").then(export, [turns, lang], [download], **free)
+        box.submit(**asking, api_name=False).then(export, [turns, lang], [download], **free)
         stop.click(stop_answer, None, None, api_name=False, queue=False)
         new.click(new_conversation, [turns, archive, lang],
-                  [turns, archive, chat, source, download, past], api_name=False)
+                  [turns, archive, chat, source, download, past], **free)
         past.input(open_conversation, [past, turns, archive, lang],
-                   [turns, archive, chat, download, past], api_name=False)
-        chat.click(show, [turns, lang], [source, tabs], api_name=False,
-                   trigger_mode="always_last")  # the latest chip wins, none is skipped
+                   [turns, archive, chat, download, past], **free)
+        chat.click(show, [turns, lang], [source, tabs], trigger_mode="always_last",
+                   **free)  # the latest chip wins, none is skipped
         files.upload(upload, [files, collection, lang], [doc_status, documents, pick, files],
-                     api_name=False)
+                     api_name=False, concurrency_limit=WRITES_AT_ONCE)
         drop.click(remove, [pick, collection, lang], [doc_status, documents, pick],
-                   api_name=False)
-        collection.change(doc_list, [collection, lang], [documents, pick], api_name=False)
+                   api_name=False, concurrency_limit=WRITES_AT_ONCE)
+        collection.change(doc_list, [collection, lang], [documents, pick], **free)
         language.change(relabel, [language, turns], [lang, heading, box, send, stop, new,
                                                      download, collection, language, source_tab,
                                                      docs_tab, files, drop, pick, past],
-                        js=LANG_JS, api_name=False).then(rerender, [turns, lang], [chat],
-                                                         api_name=False)
+                        js=LANG_JS, **free).then(rerender, [turns, lang], [chat], **free)
         blocks.load(on_load, [turns, archive], [lang, language, collection, chat, source,
-                                                documents, pick, download, past],
-                    api_name=False)
+                                                documents, pick, download, past, send],
+                    **free)
     return blocks
 
 

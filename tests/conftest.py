@@ -113,6 +113,9 @@ class EndlessLLM:
         self.started = threading.Event()
         self.stopped = threading.Event()  # the caller asked it to stop
         self.words = 0
+        self.running = 0  # generations under way now, and the most at once
+        self.peak = 0
+        self._lock = threading.Lock()
 
     def chat(self, messages: list[dict[str, str]], *, on_token=None, **kwargs):  # type: ignore[no-untyped-def]
         import time
@@ -120,14 +123,21 @@ class EndlessLLM:
 
         if on_token is None:  # the grammar-constrained copy: answer at once, with nothing
             return SimpleNamespace(text="")
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
         self.started.set()
         end = time.monotonic() + self.limit_s
-        while time.monotonic() < end:
-            self.words += 1
-            if on_token("Wort "):
-                self.stopped.set()
-                break
-            time.sleep(0.01)
+        try:
+            while time.monotonic() < end:
+                self.words += 1
+                if on_token("Wort "):
+                    self.stopped.set()
+                    break
+                time.sleep(0.01)
+        finally:
+            with self._lock:
+                self.running -= 1
         return SimpleNamespace(text="")
 
     def health(self) -> dict[str, object]:

@@ -64,12 +64,38 @@ def browser_context(browser: Any) -> Iterator[Any]:
 
 
 def open_chat(ctx: Any, url: str) -> Any:
+    """A new page of the chat, once it has loaded (the Ask button is enabled by the page's
+    load event, after the language and the kept conversation are in)."""
     page = ctx.new_page()
     page.errors = []  # type: ignore[attr-defined]
+    page.console = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.on("console", lambda msg: page.console.append(f"{msg.type}: {msg.text}"))
     page.goto(url + "/")
     page.wait_for_selector("#question textarea")
+    page.wait_for_selector("#ask:not([disabled])")
     return page
+
+
+def state_of(page: Any) -> str:
+    """What the page shows and logged, for a failure message."""
+    try:
+        chat = page.locator("#chat").inner_text(timeout=2000)
+        side = page.locator("#side").inner_text(timeout=2000)
+    except Exception as exc:  # noqa: BLE001 (the page may be gone; say so)
+        chat, side = f"<unreadable: {exc}>", ""
+    return (f"chat: {chat[-1500:]!r}\nside: {side[:500]!r}\n"
+            f"errors: {page.errors}\nconsole: {page.console[-20:]}")  # type: ignore[attr-defined]
+
+
+def shown(page: Any, selector: str) -> Any:
+    """Wait until ``selector`` is visible; a timeout says what the page showed instead."""
+    locator = page.locator(selector)
+    try:
+        locator.first.wait_for()
+    except sync_api.TimeoutError as exc:
+        raise AssertionError(f"{selector} never showed\n{state_of(page)}") from exc
+    return locator
 
 
 @pytest.fixture
@@ -96,8 +122,11 @@ def ask(page: Any, question: str, answers: int = 1) -> Any:
     """Ask and wait until the ``answers``-th answer is final (it has a kind line)."""
     page.fill("#question textarea", question)
     page.click("#ask")
-    page.wait_for_function(
-        "(n) => document.querySelectorAll('#chat .msg.bot .kind').length >= n", arg=answers)
+    try:
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('#chat .msg.bot .kind').length >= n", arg=answers)
+    except sync_api.TimeoutError as exc:
+        raise AssertionError(f"answer {answers} never came\n{state_of(page)}") from exc
     return page.locator("#chat .msg.bot").nth(answers - 1)
 
 
@@ -115,8 +144,7 @@ def test_ask_click_a_chip_and_read_the_span(page: Any, tmp_path: Path, seed_text
 
     first.focus()
     page.keyboard.press("Enter")  # a chip works from the keyboard
-    mark = page.locator("#source-view mark#beleg-hit")
-    mark.wait_for()
+    mark = shown(page, "#source-view mark#beleg-hit")
     start, end = int(mark.get_attribute("data-start")), int(mark.get_attribute("data-end"))
     assert mark.text_content() == seed_text[start:end]
     assert tip.split("«")[1].rstrip("»").rstrip("…") in seed_text[start:end] or \
@@ -142,8 +170,7 @@ def test_chips_of_every_answer_open_their_own_span(page: Any, seed_text: str) ->
     chip = first_answer.locator("button.cite").first
     tip = chip.get_attribute("title") or ""
     chip.click()
-    mark = page.locator("#source-view mark#beleg-hit")
-    mark.wait_for()
+    mark = shown(page, "#source-view mark#beleg-hit")
     quote = tip.split("«", 1)[1].rstrip("»")
     page.wait_for_function("(q) => document.querySelector('#beleg-hit').textContent"
                            ".startsWith(q.slice(0, 30))", arg=quote)
@@ -155,7 +182,7 @@ def test_reload_keeps_the_conversation_and_new_clears_it(page: Any, tmp_path: Pa
     page.wait_for_selector("#chat .msg.bot .kind")
     assert "15'000" in page.locator("#chat").inner_text()
     page.locator("#chat button.cite").first.click()  # chips work after a reload too
-    page.locator("#source-view mark#beleg-hit").wait_for()
+    shown(page, "#source-view mark#beleg-hit")
     with page.expect_download() as download:
         page.click("#export")
     text = Path(download.value.path()).read_text(encoding="utf-8")
@@ -219,7 +246,7 @@ def test_on_a_phone(browser: Any, live_server: LiveServer, tmp_path: Path) -> No
         bot = ask(page, DE_Q)
         screenshot(page, tmp_path, "04-phone-answer")
         bot.locator("button.cite").first.tap()
-        page.locator("#source-view mark#beleg-hit").wait_for()
+        shown(page, "#source-view mark#beleg-hit")
         page.wait_for_timeout(300)
         box = page.evaluate("() => { const r = document.querySelector('#beleg-hit')"
                             ".getBoundingClientRect(); return [r.top, r.bottom, innerHeight]; }")
@@ -253,7 +280,7 @@ def test_a_running_answer_shows_time_and_stops(browser_context: Any,
         page.click("#clear")
         page.fill("#question textarea", DE_Q)
         page.click("#ask")
-        page.locator("#chat .status .elapsed").wait_for()
+        shown(page, "#chat .status .elapsed")
         assert endless.started.wait(60)
         page.wait_for_function("() => parseFloat(document.querySelector('#chat .elapsed')"
                                ".textContent) >= 0.5")  # the timer moves while it waits

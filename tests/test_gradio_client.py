@@ -97,3 +97,30 @@ def test_token_also_guards_the_chat_api(token_server: LiveServer) -> None:  # no
         assert anon.post("/api/ask", json={"question": EN_Q}).status_code == 401  # the REST API
         r = anon.post("/gradio_api/call/ask", json={"data": [EN_Q, [], "default"]})
         assert r.status_code in (401, 403), (r.status_code, r.text)
+
+
+def test_two_sessions_are_answered_at_once(seed_engine: Any, answering_selector: Any) -> None:
+    """A long answer in one session does not hold another session's question: both reach the
+    model together (Gradio alone would run one call of the event at a time)."""
+    import time
+
+    from app.api import create_app
+    from app.engine import AnswerEngine
+    from conftest import EndlessLLM
+    from servers import serve
+
+    endless = EndlessLLM(limit_s=20.0)
+    engine = AnswerEngine(seed_engine.retriever, answering_selector, llm=endless)
+    with serve(create_app(engine)) as server:
+        first, second = make_client(server), make_client(server)
+        try:
+            jobs = [c.submit(DE_Q, [], "default", api_name="/ask") for c in (first, second)]
+            deadline = time.monotonic() + 15
+            while endless.peak < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert endless.peak == 2, endless.peak
+            for job in jobs:
+                job.result(timeout=60)
+        finally:
+            first.close()
+            second.close()
