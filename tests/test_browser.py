@@ -170,7 +170,7 @@ def test_chips_of_every_answer_open_their_own_span(page: Any, seed_text: str) ->
     chip = first_answer.locator("button.cite").first
     tip = chip.get_attribute("title") or ""
     chip.click()
-    mark = shown(page, "#source-view mark#beleg-hit")
+    shown(page, "#source-view mark#beleg-hit")
     quote = tip.split("«", 1)[1].rstrip("»")
     page.wait_for_function("(q) => document.querySelector('#beleg-hit').textContent"
                            ".startsWith(q.slice(0, 30))", arg=quote)

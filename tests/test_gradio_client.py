@@ -104,10 +104,11 @@ def test_two_sessions_are_answered_at_once(seed_engine: Any, answering_selector:
     model together (Gradio alone would run one call of the event at a time)."""
     import time
 
-    from app.api import create_app
-    from app.engine import AnswerEngine
     from conftest import EndlessLLM
     from servers import serve
+
+    from app.api import create_app
+    from app.engine import AnswerEngine
 
     endless = EndlessLLM(limit_s=20.0)
     engine = AnswerEngine(seed_engine.retriever, answering_selector, llm=endless)
