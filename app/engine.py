@@ -208,17 +208,27 @@ class AnswerEngine:
             query_vec = query_vec / np.linalg.norm(query_vec)
             # Sentences are ranked by the new question itself unless it is too short to stand.
             rank_vec = own if query.text == query.own else query_vec
-        hits = retriever.search(query.text, self.top_k, query_vector=query_vec)
-        self._read_stored_vectors(retriever, [h.chunk for h in hits])
+        seen: dict[tuple[str, int], np.ndarray] = {}
+        hits = retriever.search(query.text, self.top_k, query_vector=query_vec, seen=seen)
+        self._read_stored_vectors(retriever, [h.chunk for h in hits], seen)
         sources = [Source(i + 1, h.chunk, h.score) for i, h in enumerate(hits)]
         top_dense = max((h.dense for h in hits if h.dense == h.dense), default=0.0)
         return sources, build_evidence(q, sources, rank_vec, self.vectors, top_dense, self.support)
 
-    def _read_stored_vectors(self, retriever: HybridRetriever, chunks: list[Any]) -> None:
-        """The sentence vectors of these chunks that ingest stored, read back (one store trip)
-        for the sentences not seen yet, so a question embeds only itself."""
+    def _read_stored_vectors(self, retriever: HybridRetriever, chunks: list[Any],
+                             seen: dict[tuple[str, int], np.ndarray]) -> None:
+        """The sentence vectors of these chunks that ingest stored: those the retrieval's
+        sentence query returned (``seen``), and one more store trip only for sentences neither
+        that query nor an earlier question brought. A question embeds only itself."""
         spans = [(c, c.start + s, c.text[s:e]) for c in chunks for s, e in sentence_spans(c.text)]
         unseen = set(self.vectors.missing([text for _, _, text in spans]))
+        if not unseen:
+            return
+        dim = retriever.embedder.dim
+        self.vectors.add({text: seen[(c.id, start)] for c, start, text in spans
+                          if text in unseen and (c.id, start) in seen
+                          and len(seen[(c.id, start)]) == dim})
+        unseen = set(self.vectors.missing(list(unseen)))
         if not unseen:
             return
         stored = retriever.store.sentence_vectors([c.id for c, _, text in spans if text in unseen])

@@ -5,6 +5,7 @@ import functools
 import json
 import logging
 import math
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,14 +279,25 @@ class ChunkStore:
 
     @_guarded
     def query_sentences(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine) of the k sentences most similar to the query (may repeat chunks)."""
-        n = min(k, int(self._sentences.count()))
-        if n <= 0:
+        """(chunk id, cosine) of the k sentences most similar to the query (may repeat chunks),
+        in one store trip (Chroma returns fewer when it holds fewer)."""
+        return [(chunk_id, cos) for chunk_id, _, cos, _ in
+                self.query_sentence_vectors(embedding, k, with_vectors=False)]
+
+    @_guarded
+    def query_sentence_vectors(self, embedding: np.ndarray, k: int, with_vectors: bool = True
+                               ) -> list[tuple[str, int, float, np.ndarray | None]]:
+        """(chunk id, document offset of the sentence, cosine, stored vector) of the k sentences
+        most similar to the query, in one store trip."""
+        if k <= 0:
             return []
+        include = ["metadatas", "distances"] + (["embeddings"] if with_vectors else [])
         got = self._sentences.query(query_embeddings=[[float(x) for x in embedding]],
-                                    n_results=n, include=["metadatas", "distances"])
-        return [(m["chunk_id"], 1.0 - float(d))
-                for m, d in zip(got["metadatas"][0], got["distances"][0])]
+                                    n_results=k, include=include)
+        vectors = got["embeddings"][0] if with_vectors else [None] * len(got["ids"][0])
+        return [(m["chunk_id"], int(m["start"]), 1.0 - float(d),
+                 None if v is None else np.asarray(v, dtype=np.float32))
+                for m, d, v in zip(got["metadatas"][0], got["distances"][0], vectors)]
 
     @_guarded
     def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[tuple[str, int], np.ndarray]:
@@ -300,14 +312,31 @@ class ChunkStore:
 
     @_guarded
     def _bump(self) -> None:
+        """Record a write: the generation counts up, and a fresh random version names exactly
+        this state of the store (two writers that both counted to the same generation still
+        leave different versions)."""
         gen = self.generation() + 1
         self._docs.upsert(ids=[_STATE_ID], documents=[""], embeddings=[[1.0]],
-                          metadatas=[{"generation": gen}])
+                          metadatas=[{"generation": gen, "version": uuid.uuid4().hex,
+                                      "chunks": int(self._chunks.count())}])
+
+    def _state(self) -> dict[str, Any]:
+        got = self._docs.get(ids=[_STATE_ID], include=["metadatas"])
+        return dict(got["metadatas"][0]) if got["ids"] else {}
 
     @_guarded
     def generation(self) -> int:
-        got = self._docs.get(ids=[_STATE_ID], include=["metadatas"])
-        return int(got["metadatas"][0]["generation"]) if got["ids"] else 0
+        return int(self._state().get("generation", 0))
+
+    @_guarded
+    def version(self) -> str:
+        """A name for the store's current contents, read in one store trip: it changes on every
+        write, by this process or any other. Derived indexes (BM25) key on it."""
+        state = self._state()
+        if "version" in state:
+            return f"v{state['version']}:{state.get('chunks', '')}"
+        # A store last written before versions were recorded: its generation and chunk count.
+        return f"{state.get('generation', 0)}:{self._chunks.count()}"
 
     # ---- reads -----------------------------------------------------------------------------
     @_guarded
@@ -323,8 +352,8 @@ class ChunkStore:
 
     @_guarded
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
-        """Top-k chunks by cosine similarity (1 = same direction)."""
-        n = min(k, self.count())
+        """Top-k chunks by cosine similarity (1 = same direction), in one store trip."""
+        n = k
         if n <= 0:
             return []
         from llama_index.core.vector_stores.types import VectorStoreQuery

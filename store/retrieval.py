@@ -75,7 +75,7 @@ class HybridRetriever:
     def lexical(self) -> LexicalIndex:
         """The BM25 index, rebuilt from the store when another writer changed it. The
         fingerprint names the store too: an index saved for one collection never serves another."""
-        fingerprint = f"{self.store.name}:{self.store.generation()}:{self.store.count()}"
+        fingerprint = f"{self.store.name}:{self.store.version()}"
         with self._lock:
             if self._lexical is not None and self._lexical.fingerprint == fingerprint:
                 return self._lexical
@@ -88,15 +88,20 @@ class HybridRetriever:
             self._lexical = index
             return index
 
-    def _dense(self, vec: np.ndarray, pool: int, index_of: dict[str, int], n: int) -> np.ndarray:
+    def _dense(self, vec: np.ndarray, pool: int, index_of: dict[str, int], n: int,
+               seen: dict[tuple[str, int], np.ndarray] | None = None) -> np.ndarray:
         """Dense score per chunk (NaN outside the pool): whole-chunk cosine blended with the
-        cosine of the chunk's best sentence, when the store holds sentence vectors."""
+        cosine of the chunk's best sentence, when the store holds sentence vectors. The
+        matched sentences' stored vectors go into ``seen`` when it is given (same trip)."""
         whole = np.full(n, np.nan, dtype=np.float32)
-        for chunk, cos in self.store.query(vec, pool):
+        for chunk, cos in self.store.query(vec, min(pool, n)):
             if chunk.id in index_of:
                 whole[index_of[chunk.id]] = cos
         best = np.full(n, np.nan, dtype=np.float32)
-        for chunk_id, cos in self.store.query_sentences(vec, pool * SENTENCES_PER_CHUNK):
+        for chunk_id, start, cos, vector in self.store.query_sentence_vectors(
+                vec, pool * SENTENCES_PER_CHUNK, with_vectors=seen is not None):
+            if seen is not None and vector is not None:
+                seen[(chunk_id, start)] = vector
             i = index_of.get(chunk_id)
             if i is not None and not cos <= best[i]:  # NaN-safe max
                 best[i] = cos
@@ -110,8 +115,12 @@ class HybridRetriever:
         return np.where(known, blended, np.nan).astype(np.float32)
 
     def search(self, query: str, k: int = 5, *, mode: str = "hybrid",
-               query_vector: np.ndarray | None = None) -> list[Hit]:
-        """Top-k hits; ``mode`` is 'hybrid', 'dense' or 'lexical' (the latter two for baselines)."""
+               query_vector: np.ndarray | None = None,
+               seen: dict[tuple[str, int], np.ndarray] | None = None) -> list[Hit]:
+        """Top-k hits; ``mode`` is 'hybrid', 'dense' or 'lexical' (the latter two for baselines).
+        Store trips: one for the store's version, one each for the chunk and sentence queries.
+        ``seen`` collects the stored vectors of the sentences the query matched, by (chunk id,
+        document offset), so the caller need not read them again."""
         if mode not in ("hybrid", "dense", "lexical"):
             raise ValueError(f"Unknown retrieval mode '{mode}'. Supported modes are: "
                              f"['hybrid', 'dense', 'lexical']")
@@ -123,7 +132,7 @@ class HybridRetriever:
         dense = np.full(len(lex.chunks), np.nan, dtype=np.float32)
         if mode != "lexical":
             vec = query_vector if query_vector is not None else self.embedder.embed_queries([query])[0]
-            dense = self._dense(vec, max(self.pool, k), index_of, len(lex.chunks))
+            dense = self._dense(vec, max(self.pool, k), index_of, len(lex.chunks), seen)
         if mode == "lexical":
             order = np.argsort(-bm25, kind="stable")[:k]
             return [Hit(lex.chunks[i], float(bm25[i]), float("nan"), float(bm25[i]))

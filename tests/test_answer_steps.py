@@ -241,3 +241,18 @@ def test_thresholds_from_out_of_fold_decisions() -> None:
     m = measure(decided, t, tc)
     assert m["answered_n"] == 40 and m["answered_wrong"] == 0
     assert m["refused_unanswerable"] >= 0.9 and m["false_refusal"] == 0.0
+
+
+def test_the_prompt_starts_with_what_a_follow_up_shares() -> None:
+    """Rules and sources come before the turns and the question: two asks over the same sources
+    share their first message, whatever the conversation."""
+    from app.answer.statement import build_messages
+
+    passages = [(1, "Rund 15'000 Soldaten kämpfen im Krieg."), (2, "2000 sind gefallen.")]
+    first = build_messages("Wie viele kämpfen?", passages, "de")
+    follow = build_messages("Und wie viele sind gefallen?", passages, "de",
+                            [{"role": "user", "content": "Wie viele kämpfen?"},
+                             {"role": "assistant", "content": "Rund 15'000 [1]."}])
+    assert first[0] == follow[0] and "[2] 2000 sind gefallen." in first[0]["content"]
+    assert [m["role"] for m in follow] == ["system", "user", "assistant", "user"]
+    assert follow[-1]["content"].endswith("Und wie viele sind gefallen?")

@@ -250,10 +250,10 @@ def test_generated_faithful_reply_is_shown_with_citation(generated, seed_text: s
     assert a.unverified == [] and a.notice == ""
     assert any("2000" in c.quote for c in a.citations)
     assert_citations_exact(a, seed_text)
-    # the prompt carries the numbered sources and the question
-    prompt = fake.messages[-1]["content"]
-    assert "[1] " in prompt and EN_DIED in prompt
-    assert fake.messages[0]["role"] == "system"
+    # the numbered sources lead the prompt (a cached prefix), the question ends it
+    assert fake.messages[0]["role"] == "system" and "[1] " in fake.messages[0]["content"]
+    assert fake.messages[-1]["role"] == "user" and EN_DIED in fake.messages[-1]["content"]
+    assert "[1] " not in fake.messages[-1]["content"]
 
 
 def test_generated_invented_figure_is_removed(generated, seed_text: str) -> None:
@@ -369,3 +369,62 @@ def test_a_top_k_other_than_the_calibrations_is_warned_about(
     with caplog.at_level("WARNING", logger="app.engine"):
         build_answer_engine(replace(seed_settings, top_k=fitted + 3), embedder=embedder)
     assert f"fitted with top_k {fitted}, this server uses {fitted + 3}" in caplog.text
+
+
+# ---- store trips -----------------------------------------------------------------------------
+
+class TripCounter:
+    """Wraps a Chroma collection and counts the calls that go to the store (a spy over the real
+    collection: every call still reaches it)."""
+
+    CALLS = ("get", "query", "count", "peek")
+
+    def __init__(self, real: Any, log: list[str], name: str) -> None:
+        self._real, self._log, self._name = real, log, name
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._real, attr)
+        if attr not in self.CALLS:
+            return value
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self._log.append(f"{self._name}.{attr}")
+            return value(*args, **kwargs)
+
+        return counted
+
+
+def test_a_question_makes_three_store_trips_and_embeds_no_sentence(seed_engine) -> None:  # type: ignore[no-untyped-def]
+    """The store's version, the chunk query and the sentence query (which brings the stored
+    sentence vectors back): no counts, no separate read of sentence vectors for the sentences
+    that query matched, and no sentence embedded again."""
+    engine = AnswerEngine(seed_engine.retriever, seed_engine.selector)  # an empty vector cache
+    store = engine.retriever.store
+    engine.retriever.lexical()  # the BM25 index is built before counting
+    trips: list[str] = []
+    embedded: list[str] = []
+    real = (store._chunks, store._sentences, store._docs, store._vectors._collection)
+    embedder = engine.retriever.embedder
+    real_embed = embedder.embed_passages
+
+    def spy_embed(texts: Any) -> Any:
+        embedded.extend(texts)
+        return real_embed(texts)
+
+    store._chunks = TripCounter(real[0], trips, "chunks")
+    store._sentences = TripCounter(real[1], trips, "sentences")
+    store._docs = TripCounter(real[2], trips, "documents")
+    store._vectors._collection = TripCounter(real[3], trips, "chunks")
+    embedder.embed_passages = spy_embed
+    try:
+        for question in (DE_SOLDIERS, "Was lieferte Russland an Nordkorea?"):
+            trips.clear()
+            engine.evidence(question)
+            assert "chunks.count" not in trips and "sentences.count" not in trips, trips
+            assert trips.count("documents.get") == 1, trips  # the version, read once
+            assert trips.count("chunks.query") == 1 and trips.count("sentences.query") == 1
+            assert len(trips) <= 4, trips  # at most one read of sentences no query matched
+        assert not [t for t in embedded if " " in t.strip()], embedded[:3]  # words only
+    finally:
+        store._chunks, store._sentences, store._docs, store._vectors._collection = real
+        del embedder.embed_passages

@@ -139,8 +139,7 @@ def test_unknown_mode_lists_choices(retriever) -> None:  # type: ignore[no-untyp
 def test_lexical_index_is_persisted_with_fingerprint(retriever) -> None:
     lex = retriever.lexical()
     assert retriever.lexical() is lex, "an unchanged store must not rebuild the index"
-    assert lex.fingerprint == (f"{retriever.store.name}:{retriever.store.generation()}:"
-                               f"{retriever.store.count()}")
+    assert lex.fingerprint == f"{retriever.store.name}:{retriever.store.version()}"
     assert retriever.index_dir is not None
     loaded = LexicalIndex.load(retriever.index_dir)
     assert loaded is not None and loaded.fingerprint == lex.fingerprint

@@ -19,14 +19,17 @@ _SYSTEM = (
 
 def build_messages(question: str, passages: list[tuple[int, str]], language: str,
                    history: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
-    """Chat messages: rules, the numbered passages, recent turns, the question."""
+    """Chat messages: the rules and the numbered passages first, then recent turns, then the
+    question. What stays the same between two asks (rules, and the same passages for a follow-up
+    or a rephrased question) is the start of the prompt, so a server that caches the prompt
+    prefix (llama.cpp does) evaluates only the new turns."""
     numbered = "\n".join(f"[{n}] {text}" for n, text in passages)
-    messages = [{"role": "system", "content": _SYSTEM.format(
-        language=_LANGUAGE_NAMES.get(language, "English"))}]
+    rules = _SYSTEM.format(language=_LANGUAGE_NAMES.get(language, "English"))
+    messages = [{"role": "system", "content": f"{rules}\n\nSources:\n{numbered}"}]
     for turn in (history or [])[-4:]:
         if turn.get("role") in ("user", "assistant") and turn.get("content"):
             messages.append({"role": turn["role"], "content": turn["content"][:600]})
-    messages.append({"role": "user", "content": f"Sources:\n{numbered}\n\nQuestion: {question}"})
+    messages.append({"role": "user", "content": f"Question: {question}"})
     return messages
 
 
