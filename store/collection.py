@@ -278,17 +278,11 @@ class ChunkStore:
             self._sentences.delete(ids=stale)
 
     @_guarded
-    def query_sentences(self, embedding: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """(chunk id, cosine) of the k sentences most similar to the query (may repeat chunks),
-        in one store trip (Chroma returns fewer when it holds fewer)."""
-        return [(chunk_id, cos) for chunk_id, _, cos, _ in
-                self.query_sentence_vectors(embedding, k, with_vectors=False)]
-
-    @_guarded
     def query_sentence_vectors(self, embedding: np.ndarray, k: int, with_vectors: bool = True
                                ) -> list[tuple[str, int, float, np.ndarray | None]]:
         """(chunk id, document offset of the sentence, cosine, stored vector) of the k sentences
-        most similar to the query, in one store trip."""
+        most similar to the query (several may share a chunk), in one store trip; Chroma
+        returns fewer when it holds fewer."""
         if k <= 0:
             return []
         include = ["metadatas", "distances"] + (["embeddings"] if with_vectors else [])

@@ -36,8 +36,9 @@ def test_best_sentence_lifts_its_chunk(fake_library: Any, fake_embedder: Any) ->
     query = "Tumen Brücke eröffnet 2024"
     vec = fake_embedder.embed_queries([query])[0]
     hits: dict[str, float] = {}
-    for chunk_id, cos in store.query_sentences(vec, 10):
+    for chunk_id, _start, cos, stored in store.query_sentence_vectors(vec, 10):
         hits[chunk_id] = max(cos, hits.get(chunk_id, -1.0))
+        assert stored is not None and stored.shape == vec.shape  # the vector stored at ingest
     a_chunk = store.all_chunks()[0]
     assert a_chunk.source == "a.txt"
     # the matching sentence is far closer to the query than the diluted whole chunk
