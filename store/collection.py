@@ -347,13 +347,12 @@ class ChunkStore:
     @_guarded
     def query(self, embedding: np.ndarray, k: int) -> list[tuple[Chunk, float]]:
         """Top-k chunks by cosine similarity (1 = same direction), in one store trip."""
-        n = k
-        if n <= 0:
+        if k <= 0:
             return []
         from llama_index.core.vector_stores.types import VectorStoreQuery
 
         result = self._vectors.query(VectorStoreQuery(
-            query_embedding=[float(x) for x in embedding], similarity_top_k=n))
+            query_embedding=[float(x) for x in embedding], similarity_top_k=k))
         out = []
         for node, sim in zip(result.nodes or [], result.similarities or []):
             meta = node.metadata
