@@ -41,10 +41,19 @@ ARCHIVE_KEY = "beleg-earlier-conversations"
 KEPT_CONVERSATIONS = 20
 # Gradio runs one call of each event at a time unless told otherwise, so a long answer would
 # hold every other session's question. Questions are gated by the engine's answer slots (and
-# its queue timeout), so the chat adds no limit of its own; the light events (source view,
-# document list, conversations) run at once too. Uploads and removals stay one at a time.
+# its queue timeout), so the chat adds no limit of its own. Uploads and removals stay one at a
+# time.
 UNLIMITED: int | None = None
 WRITES_AT_ONCE = 1
+# The light events (source view, document list, conversations, export, language) skip Gradio's
+# queue and answer their own HTTP request. Queued events share one event stream per page, which
+# the server closes when its last event completes; an event queued in the instant between that
+# decision and the page reading it is never delivered (Gradio 6.31's client keeps the closing
+# stream for it), and the page waits forever. That lost a chip click after a reload and a
+# question asked as the previous answer's export finished (tests/test_browser.py, CI of stops
+# 20 and 21). With only questions and uploads on the queue, the stream closes only when an
+# answer or an upload ends.
+LIGHT = dict(api_name=False, queue=False)
 
 # The chat's own script: a click (or Enter) on a chip asks for that span; a running answer's
 # timer is counted here, so it moves while the server is busy.
@@ -362,31 +371,30 @@ def build_ui(engine: AnswerEngine,
                                                scale=3)
                             drop = gr.Button(t("delete", "en"), elem_id="remove", scale=1)
 
-        free = dict(api_name=False, concurrency_limit=UNLIMITED)
         asking = dict(fn=ask, inputs=[box, turns, collection, lang],
                       outputs=[box, turns, chat, send, stop], trigger_mode="once",
                       concurrency_limit=UNLIMITED)
-        send.click(**asking, api_name="ask").then(export, [turns, lang], [download], **free)
-        box.submit(**asking, api_name=False).then(export, [turns, lang], [download], **free)
+        send.click(**asking, api_name="ask").then(export, [turns, lang], [download], **LIGHT)
+        box.submit(**asking, api_name=False).then(export, [turns, lang], [download], **LIGHT)
         stop.click(stop_answer, None, None, api_name=False, queue=False)
         new.click(new_conversation, [turns, archive, lang],
-                  [turns, archive, chat, source, download, past], **free)
+                  [turns, archive, chat, source, download, past], **LIGHT)
         past.input(open_conversation, [past, turns, archive, lang],
-                   [turns, archive, chat, download, past], **free)
+                   [turns, archive, chat, download, past], **LIGHT)
         chat.click(show, [turns, lang], [source, tabs], trigger_mode="always_last",
-                   **free)  # the latest chip wins, none is skipped
+                   **LIGHT)  # the latest chip wins, none is skipped
         files.upload(upload, [files, collection, lang], [doc_status, documents, pick, files],
                      api_name=False, concurrency_limit=WRITES_AT_ONCE)
         drop.click(remove, [pick, collection, lang], [doc_status, documents, pick],
                    api_name=False, concurrency_limit=WRITES_AT_ONCE)
-        collection.change(doc_list, [collection, lang], [documents, pick], **free)
+        collection.change(doc_list, [collection, lang], [documents, pick], **LIGHT)
         language.change(relabel, [language, turns], [lang, heading, box, send, stop, new,
                                                      download, collection, language, source_tab,
                                                      docs_tab, files, drop, pick, past],
-                        js=LANG_JS, **free).then(rerender, [turns, lang], [chat], **free)
+                        js=LANG_JS, **LIGHT).then(rerender, [turns, lang], [chat], **LIGHT)
         blocks.load(on_load, [turns, archive], [lang, language, collection, chat, source,
                                                 documents, pick, download, past, send],
-                    **free)
+                    **LIGHT)
     return blocks
 
 

@@ -5,7 +5,10 @@ German and English. Screenshots go to the test's tmp dir and to reports/screensh
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
+import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,7 +88,21 @@ def state_of(page: Any) -> str:
     except Exception as exc:  # noqa: BLE001 (the page may be gone; say so)
         chat, side = f"<unreadable: {exc}>", ""
     return (f"chat: {chat[-1500:]!r}\nside: {side[:500]!r}\n"
-            f"errors: {page.errors}\nconsole: {page.console[-20:]}")  # type: ignore[attr-defined]
+            f"errors: {page.errors}\nconsole: {page.console[-20:]}\n"  # type: ignore[attr-defined]
+            f"server threads (the live server runs in this process):\n{busy_threads()}")
+
+
+def busy_threads(frames: int = 8) -> str:
+    """The innermost frames of every thread that is inside beleg, Chroma or Gradio's queue:
+    tells a server that hangs from a page that never heard the answer."""
+    ours = ("/app/", "/store/", "/ingest/", "chromadb", "gradio/queueing", "gradio/utils")
+    out = []
+    for ident, frame in sys._current_frames().items():
+        stack = traceback.extract_stack(frame)
+        if ident == threading.get_ident() or not any(m in f.filename for f in stack for m in ours):
+            continue
+        out.append(f"-- thread {ident}\n" + "".join(traceback.format_list(stack[-frames:])))
+    return "\n".join(out)[-8000:] or "(none busy)"
 
 
 def shown(page: Any, selector: str) -> Any:

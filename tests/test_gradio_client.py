@@ -125,3 +125,18 @@ def test_two_sessions_are_answered_at_once(seed_engine: Any, answering_selector:
         finally:
             first.close()
             second.close()
+
+
+def test_only_questions_and_uploads_use_the_event_queue(live_server: LiveServer) -> None:  # noqa: F811
+    """The page's light events answer their own request. A queued event can be lost when it is
+    queued as the page's event stream closes (app/ui.py, LIGHT), so only the streamed answer
+    and the writes, which need the queue (streaming, one write at a time), use it."""
+    with live_server.client() as http:
+        config = http.get("/config").json()
+    names = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    queued = sorted((names.get(dep["targets"][0][0]), dep["targets"][0][1])
+                    for dep in config["dependencies"] if dep.get("queue") is not False)
+    assert queued == [("ask", "click"), ("question", "submit"), ("remove", "click"),
+                      ("upload", "upload")]
+    light = [dep for dep in config["dependencies"] if dep.get("queue") is False]
+    assert len(light) >= 9  # export (twice), stop, new, past, chip, collection, language, load
