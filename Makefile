@@ -12,7 +12,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup run test test-fast bench bench-memory eval reliability browser lint clean
+.PHONY: setup run test test-fast bench bench-memory bench-scale eval reliability browser lint clean
 
 setup: $(STAMP)
 
@@ -53,6 +53,13 @@ bench-memory: setup
 	$(VENV)/bin/beleg models --fetch --json >/dev/null
 	$(PY) bench/serve_memory.py
 
+# One embedded store at 10k, 100k and 1M chunks of synthetic text and vectors: write rate,
+# retrieval p50/p95, the first question after a write, RSS and disk (reports/bench/scale.*).
+# About an hour on 2 cores, most of it writing the million; SIZES=10000,100000 for minutes.
+SIZES ?= 10000,100000,1000000
+bench-scale: setup
+	$(PY) bench/scale.py --sizes $(SIZES)
+
 # Every suite builds its own store under its report folder; the user's data/ is never read.
 # Generated mode runs a seeded sample of XQuAD (XQUAD_LIMIT questions per language).
 XQUAD_LIMIT ?= 100
@@ -79,7 +86,7 @@ reliability: setup
 	$(VENV)/bin/beleg-eval reliability --out reports/reliability --doc docs/reliability.md
 
 lint: setup
-	$(VENV)/bin/ruff check ingest store app evals tests
+	$(VENV)/bin/ruff check ingest store app evals tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,6 +20,10 @@ from ingest.documents import Chunk, Document
 logger = logging.getLogger(__name__)
 
 _STATE_ID = "__state__"
+# Writes kept in the change log, so a reader this many writes behind still catches up by the
+# documents that changed; one further behind rebuilds its index. A record is a few bytes; at
+# 1,000 a reader's catch-up read stays one small trip.
+CHANGES_KEPT = 1000
 
 
 class StoreError(Exception):
@@ -147,6 +151,8 @@ class ChunkStore:
                 f"{name}_sentences", metadata={"hnsw:space": "cosine"}, embedding_function=None)
             self._docs = client.get_or_create_collection(
                 f"{name}_documents", metadata={"hnsw:space": "cosine"}, embedding_function=None)
+            self._changes = client.get_or_create_collection(
+                f"{name}_changes", metadata={"hnsw:space": "cosine"}, embedding_function=None)
         except Exception as exc:
             raise StoreUnavailable(f"cannot open the Chroma collection '{name}': {exc}") from exc
         meta = self._chunks.metadata or {}
@@ -245,7 +251,7 @@ class ChunkStore:
             ids=[doc.source], documents=[doc.text], embeddings=[[1.0]],
             metadatas=[{"hash": doc.hash, "chunks": len(chunks),
                         "metadata_json": json.dumps(doc.metadata, ensure_ascii=False)}])
-        self._bump()
+        self._bump(doc.source)
 
     @_guarded
     def remove(self, source: str) -> bool:
@@ -256,7 +262,7 @@ class ChunkStore:
         self._chunks.delete(where={"source": source})
         self._sentences.delete(where={"source": source})
         self._docs.delete(ids=[source])
-        self._bump()
+        self._bump(source)
         return True
 
     @_guarded
@@ -305,14 +311,52 @@ class ChunkStore:
                 for m, v in zip(got["metadatas"], got["embeddings"])}
 
     @_guarded
-    def _bump(self) -> None:
-        """Record a write: the generation counts up, and a fresh random version names exactly
-        this state of the store (two writers that both counted to the same generation still
-        leave different versions)."""
-        gen = self.generation() + 1
+    def _bump(self, source: str) -> None:
+        """Record a write of ``source``: the generation counts up, a fresh random version names
+        exactly this state of the store (two writers that both counted to the same generation
+        still leave different versions), and the change log links it to the version before."""
+        state = self._state()
+        gen = int(state.get("generation", 0)) + 1
+        version = uuid.uuid4().hex
+        self._changes.add(ids=[version], embeddings=[[1.0]], metadatas=[
+            {"generation": gen, "prev": str(state.get("version", "")), "source": source}])
         self._docs.upsert(ids=[_STATE_ID], documents=[""], embeddings=[[1.0]],
-                          metadatas=[{"generation": gen, "version": uuid.uuid4().hex,
+                          metadatas=[{"generation": gen, "version": version,
                                       "chunks": int(self._chunks.count())}])
+        if gen % 100 == 0:
+            self._changes.delete(where={"generation": {"$lt": gen - CHANGES_KEPT}})
+
+    @_guarded
+    def changes_since(self, old: str, new: str) -> list[str] | None:
+        """The documents written between two of ``version()``'s names, oldest first, in one
+        store trip; None when the log cannot tell (the old version was pruned from it, written
+        before the log existed, or two writers raced from it): then rebuild from the store."""
+        old_id, new_id = _version_id(old), _version_id(new)
+        if old_id is None or new_id is None:
+            return None
+        got = self._changes.get(include=["metadatas"])
+        after: dict[str, list[tuple[str, str]]] = {}
+        for version, meta in zip(got["ids"], got["metadatas"]):
+            after.setdefault(str(meta.get("prev", "")), []).append((version, str(meta["source"])))
+        sources, at = [], old_id
+        while at != new_id:
+            step = after.get(at, [])
+            if len(step) != 1:  # a gap, or a fork that one of the two writes would hide
+                return None
+            at, source = step[0]
+            sources.append(source)
+        return sources
+
+    @_guarded
+    def chunks_of(self, sources: Sequence[str]) -> list[Chunk]:
+        """The stored chunks of these documents, in one store trip."""
+        if not sources:
+            return []
+        got = self._chunks.get(where={"source": {"$in": list(dict.fromkeys(sources))}},
+                               include=["documents", "metadatas"])
+        chunks = [_chunk_from(i, d, m) for i, d, m in
+                  zip(got["ids"], got["documents"], got["metadatas"])]
+        return sorted(chunks, key=lambda c: (c.source, c.start))
 
     def _state(self) -> dict[str, Any]:
         got = self._docs.get(ids=[_STATE_ID], include=["metadatas"])
@@ -361,6 +405,14 @@ class ChunkStore:
             # The integration reports exp(-distance); cosine distance = 1 - cosine.
             out.append((chunk, 1.0 + math.log(max(sim, 1e-12))))
         return out
+
+
+def _version_id(version: str) -> str | None:
+    """The random id inside a name from ``version()``: '' for the empty store (the change
+    log starts there), None for a store last written before versions were recorded."""
+    if version == "0:0":
+        return ""
+    return version[1:].split(":", 1)[0] if version.startswith("v") else None
 
 
 def _chunk_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:

@@ -11,7 +11,7 @@ DEFAULT_COLLECTION = "default"
 # names below use them to separate a collection from its parts, so no name can pose as another's.
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 # Chroma collections of one beleg collection besides its chunk collection.
-PART_SUFFIXES = ("_sentences", "_documents")
+PART_SUFFIXES = ("_sentences", "_documents", "_changes")
 
 
 class CollectionNameError(ValueError):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from store.lexical import LexicalIndex, normalize, tokenize
+from store.retrieval import top_indices
 
 # (question, a string only the right chunk contains); German and English paraphrases.
 PARAPHRASES = [
@@ -262,3 +263,11 @@ def test_squad_loader_rejects_a_json_list(tmp_path: Path) -> None:
     bad.write_text("[]", encoding="utf-8")
     with pytest.raises(ValueError):
         load_squad(bad)
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 10, 49, 50, 80])
+def test_top_indices_equal_a_stable_full_sort(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for _ in range(50):  # coarse scores: many ties, at the cut too
+        scores = rng.integers(0, 6, 50).astype(np.float32)
+        assert top_indices(scores, n).tolist() == np.argsort(-scores, kind="stable")[:n].tolist()
