@@ -155,11 +155,13 @@ def build(chunks: int, data: Path) -> dict[str, Any]:
             logger.info("%d chunks in %.0f s", made, time.perf_counter() - t0)
     total = time.perf_counter() - t0
     (data / "questions.json").write_text(json.dumps(questions[:QUESTIONS]))
-    return {"chunks": made, "documents": docs, "sentences": int(store._sentences.count()),
+    built = {"chunks": made, "documents": docs, "sentences": int(store._sentences.count()),
             "ingest_s": round(total, 1), "embed_s": round(t_embed, 1),
             "chunks_per_s": round(made / total, 1),
             "store_chunks_per_s": round(made / max(total - t_embed, 1e-9), 1),
             "build_rss_mb": rss_mb()}
+    (data / "built.json").write_text(json.dumps(built))
+    return built
 
 
 def read(data: Path) -> dict[str, Any]:
@@ -202,7 +204,8 @@ def read(data: Path) -> dict[str, Any]:
     rng = np.random.default_rng(11)
     text = document_text(rng, words, p)
     t = time.perf_counter()
-    Library(store, embedder).add_document(Document(source="one-more.txt", text=text))
+    name = f"one-more-{os.getpid()}.txt"  # new on every run, so it is written
+    Library(store, embedder).add_document(Document(source=name, text=text))
     out["one_document_write_s"] = round(time.perf_counter() - t, 2)
     out["question_after_write_ms"] = round(ask(questions[1]["q"])[0], 1)
     out["rss_after_write_mb"] = rss_mb()
@@ -253,6 +256,8 @@ def main() -> int:
                         help="chunk counts, comma-separated")
     parser.add_argument("--out", type=Path, default=REPO / "reports" / "bench")
     parser.add_argument("--keep", type=Path, help="build the stores here and keep them")
+    parser.add_argument("--reuse", type=Path, nargs="+",
+                        help="read stores kept by an earlier --keep run instead of building")
     parser.add_argument("--child", nargs=3, metavar=("ROLE", "CHUNKS", "DIR"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -261,7 +266,11 @@ def main() -> int:
         print(json.dumps(child(role, int(chunks), Path(data))))
         return 0
     rows = []
-    for size in (int(s) for s in args.sizes.split(",")):
+    for kept in args.reuse or []:
+        built = json.loads((kept / "built.json").read_text())
+        rows.append({**built, **run_child("read", built["chunks"], kept)})
+        logger.info("read %s: %s", kept, rows[-1])
+    for size in ([] if args.reuse else (int(s) for s in args.sizes.split(","))):
         root = Path(tempfile.mkdtemp(prefix="beleg-scale-", dir=args.keep))
         try:
             logger.info("building %d chunks in %s", size, root)

@@ -24,6 +24,11 @@ _STATE_ID = "__state__"
 # documents that changed; one further behind rebuilds its index. A record is a few bytes; at
 # 1,000 a reader's catch-up read stays one small trip.
 CHANGES_KEPT = 1000
+# Rows per read. Chroma 1.5.9's embedded store fails a read of more than 32,766 rows ("too many
+# SQL variables", SQLite's limit; measured on a 100k-chunk store by bench/scale.py), so every
+# read that can grow with the store goes in pages. A page of 10,000 chunks reads in ~0.7 s
+# there, no slower per row than 5,000 or 20,000.
+PAGE = 10_000
 
 
 class StoreError(Exception):
@@ -177,7 +182,7 @@ class ChunkStore:
     # ---- documents -------------------------------------------------------------------------
     @_guarded
     def documents(self) -> list[StoredDocument]:
-        got = self._docs.get(include=["metadatas"])
+        got = _get_all(self._docs, include=["metadatas"])
         out = []
         for doc_id, meta in zip(got["ids"], got["metadatas"]):
             if doc_id == _STATE_ID:
@@ -235,7 +240,7 @@ class ChunkStore:
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.source)
             nodes.append(node)
         # New chunks first, then drop the old ones: a failure midway never leaves the source empty.
-        old_ids = set(self._chunks.get(where={"source": doc.source}, include=[])["ids"])
+        old_ids = set(_get_all(self._chunks, where={"source": doc.source}, include=[])["ids"])
         fresh = [n for n in nodes if n.node_id not in old_ids]
         kept = [n for n in nodes if n.node_id in old_ids]
         if fresh:
@@ -268,7 +273,7 @@ class ChunkStore:
     @_guarded
     def _put_sentences(self, source: str, sentences: Sequence[SentenceSpan],
                        vectors: np.ndarray | None) -> None:
-        old = set(self._sentences.get(where={"source": source}, include=[])["ids"])
+        old = set(_get_all(self._sentences, where={"source": source}, include=[])["ids"])
         ids = [f"{s.chunk_id}:{s.start}" for s in sentences]
         if sentences and vectors is not None:
             if len(vectors) != len(sentences):
@@ -305,7 +310,7 @@ class ChunkStore:
         offset of the sentence's start): one store trip, no embedding."""
         if not chunk_ids:
             return {}
-        got = self._sentences.get(where={"chunk_id": {"$in": list(dict.fromkeys(chunk_ids))}},
+        got = _get_all(self._sentences, where={"chunk_id": {"$in": list(dict.fromkeys(chunk_ids))}},
                                   include=["embeddings", "metadatas"])
         return {(m["chunk_id"], int(m["start"])): np.asarray(v, dtype=np.float32)
                 for m, v in zip(got["metadatas"], got["embeddings"])}
@@ -334,7 +339,7 @@ class ChunkStore:
         old_id, new_id = _version_id(old), _version_id(new)
         if old_id is None or new_id is None:
             return None
-        got = self._changes.get(include=["metadatas"])
+        got = _get_all(self._changes, include=["metadatas"])
         after: dict[str, list[tuple[str, str]]] = {}
         for version, meta in zip(got["ids"], got["metadatas"]):
             after.setdefault(str(meta.get("prev", "")), []).append((version, str(meta["source"])))
@@ -352,7 +357,7 @@ class ChunkStore:
         """The stored chunks of these documents, in one store trip."""
         if not sources:
             return []
-        got = self._chunks.get(where={"source": {"$in": list(dict.fromkeys(sources))}},
+        got = _get_all(self._chunks, where={"source": {"$in": list(dict.fromkeys(sources))}},
                                include=["documents", "metadatas"])
         chunks = [_chunk_from(i, d, m) for i, d, m in
                   zip(got["ids"], got["documents"], got["metadatas"])]
@@ -383,7 +388,7 @@ class ChunkStore:
 
     @_guarded
     def all_chunks(self) -> list[Chunk]:
-        got = self._chunks.get(include=["documents", "metadatas"])
+        got = _get_all(self._chunks, include=["documents", "metadatas"])
         chunks = [_chunk_from(i, d, m) for i, d, m in
                   zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(chunks, key=lambda c: (c.source, c.start))
@@ -405,6 +410,26 @@ class ChunkStore:
             # The integration reports exp(-distance); cosine distance = 1 - cosine.
             out.append((chunk, 1.0 + math.log(max(sim, 1e-12))))
         return out
+
+
+def _get_all(collection: Any, **kwargs: Any) -> dict[str, list[Any]]:
+    """``collection.get(**kwargs)`` read in pages of PAGE rows, merged (a row seen twice, when
+    a write moved it between pages, counts once)."""
+    include = kwargs.get("include", [])
+    out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        got = collection.get(limit=PAGE, offset=offset, **kwargs)
+        for i, row_id in enumerate(got["ids"]):
+            if row_id not in seen:
+                seen.add(row_id)
+                out["ids"].append(row_id)
+                for k in include:
+                    out[k].append(got[k][i])
+        if len(got["ids"]) < PAGE:
+            return out
+        offset += PAGE
 
 
 def _version_id(version: str) -> str | None:

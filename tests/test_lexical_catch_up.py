@@ -152,3 +152,28 @@ def test_the_change_log_names_the_documents_written(fake_library: Any) -> None:
     assert store.changes_since(v0, store.version()) == ["a.txt", "b.txt", "c.txt", "b.txt"]
     assert store.changes_since(store.version(), store.version()) == []
     assert store.changes_since("3:12", store.version()) is None  # a store from before the log
+
+
+def test_reads_that_grow_with_the_store_go_in_pages(stores: tuple[Any, Any],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chroma fails a read of more than 32,766 rows; with pages of 1 row every read still
+    returns everything (and the index rebuilt from them is the same)."""
+    import store.collection as collection
+
+    library, retriever = stores
+    whole = sorted(c.id for c in library.store.all_chunks())
+    sentences = library.store.sentence_vectors(whole)
+    monkeypatch.setattr(collection, "PAGE", 1)
+    store = library.store
+    limits: list[Any] = []
+    real_get = store._chunks.get
+    monkeypatch.setattr(store._chunks, "get",
+                        lambda **kw: limits.append(kw.get("limit")) or real_get(**kw))
+    assert sorted(c.id for c in store.all_chunks()) == whole and len(whole) > 2
+    assert limits == [1] * (len(whole) + 1)  # one row per read, and the empty page that ends it
+    assert [d.source for d in store.documents()] == ["a.txt", "b.txt", "c.txt"]
+    assert store.sentence_vectors(whole).keys() == sentences.keys()
+    assert sorted(c.id for c in store.chunks_of(["a.txt", "b.txt", "c.txt"])) == whole
+    library.add_document(doc("d.txt", "Panzer kamen aus Russland.\n\nDie Lieferung war groß."))
+    assert retriever.search("Panzer", k=1)[0].chunk.source == "d.txt"
+    assert_same_as_rebuilt(retriever)
