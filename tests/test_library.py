@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import HashEmbedder
 
@@ -330,3 +331,74 @@ def test_cli_ingest_follows_the_upload_name_rule(lib: Library, tmp_path: Path) -
     assert report.added == ["gut.txt"]
     (path, reason), = report.failed
     assert "reserved" in reason
+
+
+class CountingEmbedder(HashEmbedder):
+    """The fake embedder, counting its passage calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+
+    def embed_passages(self, texts):  # type: ignore[no-untyped-def]
+        self.calls.append(len(texts))
+        return super().embed_passages(texts)
+
+
+def test_documents_that_come_together_are_embedded_in_one_call(tmp_path: Path) -> None:
+    """One call sorts the texts of all documents by length (store/st_embedder.py BATCH_SIZE);
+    what is stored is what a document-at-a-time ingest stores."""
+    embedder = CountingEmbedder()
+    together = Library(ChunkStore(connect(path=tmp_path / "a"), "test", embedder.name,
+                                  embedder.dim), embedder, SMALL)
+    one_by_one = Library(ChunkStore(connect(path=tmp_path / "b"), "test", embedder.name,
+                                    embedder.dim), HashEmbedder(), SMALL)
+    docs = [Document(source=f"d{i}.txt", text=f"{p}\n\n{q}")
+            for i, (p, q) in enumerate([(P1, P2), (P3, P4), (P2, P3)])]
+    from app.library import IngestReport
+
+    report = together.add_documents(docs, IngestReport())
+    assert report.added == ["d0.txt", "d1.txt", "d2.txt"] and len(embedder.calls) == 1
+    for d in docs:
+        one_by_one.add_document(d)
+    a, b = together.store, one_by_one.store
+    assert [c.id for c in a.all_chunks()] == [c.id for c in b.all_chunks()]
+    ids = [c.id for c in a.all_chunks()]
+    va, vb = a.sentence_vectors(ids), b.sentence_vectors(ids)
+    assert va.keys() == vb.keys() and len(va) >= 6
+    assert all(np.allclose(va[k], vb[k]) for k in va)
+
+
+def test_a_group_is_stored_once_it_holds_enough_texts(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.library as library
+
+    monkeypatch.setattr(library, "EMBED_GROUP", 3)
+    embedder = CountingEmbedder()
+    lib = Library(ChunkStore(connect(path=tmp_path / "c"), "test", embedder.name, embedder.dim),
+                  embedder, SMALL)
+    for i, p in enumerate((P1, P2, P3, P4)):
+        write(tmp_path / f"f{i}.txt", p, P1 if i % 2 else P3)
+    report = lib.add_paths([tmp_path / f"f{i}.txt" for i in range(4)])
+    assert len(report.added) == 4 and len(embedder.calls) >= 2 and max(embedder.calls) < 12
+
+
+def test_a_name_given_twice_in_one_batch_is_compared_with_the_first(lib: Library) -> None:
+    from app.library import IngestReport
+
+    same = Document(source="x.txt", text=f"{P1}\n\n{P2}")
+    changed = Document(source="x.txt", text=f"{P3}\n\n{P4}")
+    report = lib.add_documents([same, same, changed], IngestReport())
+    assert report.added == ["x.txt"] and report.unchanged == ["x.txt"]
+    assert report.replaced == ["x.txt"] and "Won" in lib.store.document("x.txt").text
+
+
+def test_a_refused_name_stops_after_storing_the_documents_before_it(lib: Library) -> None:
+    from app.library import IngestReport
+    from ingest.documents import IngestError
+
+    report = IngestReport()
+    with pytest.raises(IngestError):
+        lib.add_documents([Document(source="ok.txt", text=P1),
+                           Document(source="../evil.txt", text=P2)], report)
+    assert report.added == ["ok.txt"] and lib.store.document("ok.txt") is not None
