@@ -82,13 +82,14 @@ class Bm25Segments:
         self.live_tokens += int(lengths.sum())
         return self._merge_tail()
 
-    def remove(self, row: int) -> None:
-        """Mark a row dead (a dead row scores 0)."""
+    def remove(self, row: int, tokens: Sequence[str]) -> None:
+        """Mark a row dead (a dead row scores 0); ``tokens`` are the ones it was added with
+        (a column-major matrix would have to scan the whole segment to find them)."""
         for seg in self.segments:
             if row < seg.rows:
                 if seg.alive[row]:
                     seg.alive[row] = False
-                    terms = seg.tf.getrow(row).indices  # CSC -> the row's terms, one row only
+                    terms = [self.vocab[t] for t in set(tokens)]
                     self.df[terms] -= 1
                     self.live_rows -= 1
                     self.live_tokens -= int(seg.lengths[row])

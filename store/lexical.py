@@ -87,7 +87,7 @@ class LexicalIndex:
             for row in self._by_source.pop(source, []):
                 chunk = self.rows[row]
                 if chunk is not None:
-                    self._bm25.remove(row)
+                    self._bm25.remove(row, tokenize(chunk.text) or [""])
                     self.position.pop(chunk.id, None)
                     self.rows[row] = None
         self._renumber(self._bm25.compact_if_sparse())

@@ -33,7 +33,7 @@ def test_scores_equal_a_fresh_bm25s_index_after_adds_and_removes(seed: int) -> N
         if rows and rng.random() < 0.4:  # remove a few live rows
             for r in rng.choice(len(rows), min(3, len(rows)), replace=False):
                 if rows[r] is not None:
-                    index.remove(int(r))
+                    index.remove(int(r), rows[r])  # type: ignore[arg-type]
                     rows[r] = None
             moved = index.compact_if_sparse()
         else:
@@ -64,9 +64,9 @@ def test_tail_segments_merge_so_few_remain() -> None:
 def test_removal_updates_document_frequency_and_counts() -> None:
     index = Bm25Segments()
     index.add([["a", "b"], ["a"], ["c"]])
-    index.remove(0)
-    index.remove(0)  # twice: no effect
+    index.remove(0, ["a", "b"])
+    index.remove(0, ["a", "b"])  # twice: no effect
     assert index.document_frequency("a") == 1 and not index.has_term("b")
     assert index.live_rows == 2 and index.live_tokens == 2
     with pytest.raises(IndexError):
-        index.remove(3)
+        index.remove(3, ["c"])
