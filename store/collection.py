@@ -16,14 +16,12 @@ import numpy as np
 from chromadb.config import Settings as ChromaSettings
 
 from ingest.documents import Chunk, Document
+from store.change_log import record, sources_between
+from store.chroma_reads import get_all
 
 logger = logging.getLogger(__name__)
 
 _STATE_ID = "__state__"
-# Writes kept in the change log, so a reader this many writes behind still catches up by the
-# documents that changed; one further behind rebuilds its index. A record is a few bytes; at
-# 1,000 a reader's catch-up read stays one small trip.
-CHANGES_KEPT = 1000
 # The HNSW graph of the chunk and sentence collections (new collections; an existing one keeps
 # the graph it was built with). Chroma's defaults (M 16, construction and search ef 100) found
 # 41 % of the exact top 10 over 10k synthetic 384-wide vectors (bench/scale.py's); search ef
@@ -32,11 +30,6 @@ CHANGES_KEPT = 1000
 # random vectors, but a missed neighbour is a passage no answer can cite, so recall wins.
 VECTOR_INDEX = {"hnsw:space": "cosine", "hnsw:M": 32, "hnsw:construction_ef": 400,
                 "hnsw:search_ef": 400}
-# Rows per read. Chroma 1.5.9's embedded store fails a read of more than 32,766 rows ("too many
-# SQL variables", SQLite's limit; measured on a 100k-chunk store by bench/scale.py), so every
-# read that can grow with the store goes in pages. A page of 10,000 chunks reads in ~0.7 s
-# there, no slower per row than 5,000 or 20,000.
-PAGE = 10_000
 
 
 class StoreError(Exception):
@@ -190,7 +183,7 @@ class ChunkStore:
     # ---- documents -------------------------------------------------------------------------
     @_guarded
     def documents(self) -> list[StoredDocument]:
-        got = _get_all(self._docs, include=["metadatas"])
+        got = get_all(self._docs, include=["metadatas"])
         out = []
         for doc_id, meta in zip(got["ids"], got["metadatas"]):
             if doc_id == _STATE_ID:
@@ -248,7 +241,7 @@ class ChunkStore:
             node.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=chunk.source)
             nodes.append(node)
         # New chunks first, then drop the old ones: a failure midway never leaves the source empty.
-        old_ids = set(_get_all(self._chunks, where={"source": doc.source}, include=[])["ids"])
+        old_ids = set(get_all(self._chunks, where={"source": doc.source}, include=[])["ids"])
         fresh = [n for n in nodes if n.node_id not in old_ids]
         kept = [n for n in nodes if n.node_id in old_ids]
         if fresh:
@@ -281,7 +274,7 @@ class ChunkStore:
     @_guarded
     def _put_sentences(self, source: str, sentences: Sequence[SentenceSpan],
                        vectors: np.ndarray | None) -> None:
-        old = set(_get_all(self._sentences, where={"source": source}, include=[])["ids"])
+        old = set(get_all(self._sentences, where={"source": source}, include=[])["ids"])
         ids = [f"{s.chunk_id}:{s.start}" for s in sentences]
         if sentences and vectors is not None:
             if len(vectors) != len(sentences):
@@ -318,7 +311,7 @@ class ChunkStore:
         offset of the sentence's start): one store trip, no embedding."""
         if not chunk_ids:
             return {}
-        got = _get_all(self._sentences, where={"chunk_id": {"$in": list(dict.fromkeys(chunk_ids))}},
+        got = get_all(self._sentences, where={"chunk_id": {"$in": list(dict.fromkeys(chunk_ids))}},
                                   include=["embeddings", "metadatas"])
         return {(m["chunk_id"], int(m["start"])): np.asarray(v, dtype=np.float32)
                 for m, v in zip(got["metadatas"], got["embeddings"])}
@@ -331,41 +324,23 @@ class ChunkStore:
         state = self._state()
         gen = int(state.get("generation", 0)) + 1
         version = uuid.uuid4().hex
-        self._changes.add(ids=[version], embeddings=[[1.0]], metadatas=[
-            {"generation": gen, "prev": str(state.get("version", "")), "source": source}])
+        record(self._changes, version, str(state.get("version", "")), gen, source)
         self._docs.upsert(ids=[_STATE_ID], documents=[""], embeddings=[[1.0]],
                           metadatas=[{"generation": gen, "version": version,
                                       "chunks": int(self._chunks.count())}])
-        if gen % 100 == 0:
-            self._changes.delete(where={"generation": {"$lt": gen - CHANGES_KEPT}})
 
     @_guarded
     def changes_since(self, old: str, new: str) -> list[str] | None:
-        """The documents written between two of ``version()``'s names, oldest first, in one
-        store trip; None when the log cannot tell (the old version was pruned from it, written
-        before the log existed, or two writers raced from it): then rebuild from the store."""
-        old_id, new_id = _version_id(old), _version_id(new)
-        if old_id is None or new_id is None:
-            return None
-        got = _get_all(self._changes, include=["metadatas"])
-        after: dict[str, list[tuple[str, str]]] = {}
-        for version, meta in zip(got["ids"], got["metadatas"]):
-            after.setdefault(str(meta.get("prev", "")), []).append((version, str(meta["source"])))
-        sources, at = [], old_id
-        while at != new_id:
-            step = after.get(at, [])
-            if len(step) != 1:  # a gap, or a fork that one of the two writes would hide
-                return None
-            at, source = step[0]
-            sources.append(source)
-        return sources
+        """The documents written between two of ``version()``'s names, oldest first (one store
+        trip); None when the change log cannot tell: then rebuild from the store."""
+        return sources_between(self._changes, old, new)
 
     @_guarded
     def chunks_of(self, sources: Sequence[str]) -> list[Chunk]:
         """The stored chunks of these documents, in one store trip."""
         if not sources:
             return []
-        got = _get_all(self._chunks, where={"source": {"$in": list(dict.fromkeys(sources))}},
+        got = get_all(self._chunks, where={"source": {"$in": list(dict.fromkeys(sources))}},
                                include=["documents", "metadatas"])
         chunks = [_chunk_from(i, d, m) for i, d, m in
                   zip(got["ids"], got["documents"], got["metadatas"])]
@@ -396,7 +371,7 @@ class ChunkStore:
 
     @_guarded
     def all_chunks(self) -> list[Chunk]:
-        got = _get_all(self._chunks, include=["documents", "metadatas"])
+        got = get_all(self._chunks, include=["documents", "metadatas"])
         chunks = [_chunk_from(i, d, m) for i, d, m in
                   zip(got["ids"], got["documents"], got["metadatas"])]
         return sorted(chunks, key=lambda c: (c.source, c.start))
@@ -418,34 +393,6 @@ class ChunkStore:
             # The integration reports exp(-distance); cosine distance = 1 - cosine.
             out.append((chunk, 1.0 + math.log(max(sim, 1e-12))))
         return out
-
-
-def _get_all(collection: Any, **kwargs: Any) -> dict[str, list[Any]]:
-    """``collection.get(**kwargs)`` read in pages of PAGE rows, merged (a row seen twice, when
-    a write moved it between pages, counts once)."""
-    include = kwargs.get("include", [])
-    out: dict[str, list[Any]] = {"ids": [], **{k: [] for k in include}}
-    seen: set[str] = set()
-    offset = 0
-    while True:
-        got = collection.get(limit=PAGE, offset=offset, **kwargs)
-        for i, row_id in enumerate(got["ids"]):
-            if row_id not in seen:
-                seen.add(row_id)
-                out["ids"].append(row_id)
-                for k in include:
-                    out[k].append(got[k][i])
-        if len(got["ids"]) < PAGE:
-            return out
-        offset += PAGE
-
-
-def _version_id(version: str) -> str | None:
-    """The random id inside a name from ``version()``: '' for the empty store (the change
-    log starts there), None for a store last written before versions were recorded."""
-    if version == "0:0":
-        return ""
-    return version[1:].split(":", 1)[0] if version.startswith("v") else None
 
 
 def _chunk_from(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:

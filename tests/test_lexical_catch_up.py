@@ -158,12 +158,12 @@ def test_reads_that_grow_with_the_store_go_in_pages(stores: tuple[Any, Any],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """Chroma fails a read of more than 32,766 rows; with pages of 1 row every read still
     returns everything (and the index rebuilt from them is the same)."""
-    import store.collection as collection
+    import store.chroma_reads as chroma_reads
 
     library, retriever = stores
     whole = sorted(c.id for c in library.store.all_chunks())
     sentences = library.store.sentence_vectors(whole)
-    monkeypatch.setattr(collection, "PAGE", 1)
+    monkeypatch.setattr(chroma_reads, "PAGE", 1)
     store = library.store
     limits: list[Any] = []
     real_get = store._chunks.get
