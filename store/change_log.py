@@ -41,9 +41,17 @@ def sources_between(changes: Any, old: str, new: str) -> list[str] | None:
     return sources
 
 
+# The names parsed here are made by ChunkStore.version(): "v<random id>:<chunks>", or
+# "<generation>:<chunks>" for a store last written before versions were recorded.
 def version_id(version: str) -> str | None:
     """The random id inside a name from ``version()``: '' for the empty store (the change
     log starts there), None for a store last written before versions were recorded."""
     if version == "0:0":
         return ""
     return version[1:].split(":", 1)[0] if version.startswith("v") else None
+
+
+def chunk_count(version: str) -> int | None:
+    """The chunk count a name from ``version()`` carries, None when it carries none."""
+    count = version.rsplit(":", 1)[-1]
+    return int(count) if count.isdigit() else None

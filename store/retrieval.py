@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest.documents import Chunk
+from store.change_log import chunk_count
 from store.collection import ChunkStore
 from store.embedding import Embedder
 from store.lexical import LexicalIndex
@@ -121,8 +122,8 @@ class HybridRetriever:
             return None
         index = index.copy()  # searches running now keep reading the one they hold
         index.apply(sources, self.store.chunks_of(sources), fingerprint)
-        expected = version.rsplit(":", 1)[-1]
-        if expected.isdigit() and int(expected) != len(index):
+        expected = chunk_count(version)
+        if expected is not None and expected != len(index):
             logger.warning("the caught-up lexical index holds %d chunks, the store %s; "
                            "rebuilding it", len(index), expected)
             return None
