@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from app.answer.evidence import Evidence
 from app.answer.selection import Selection
-from app.answer.short_answer import ShortAnswer, short_answer
+from app.answer.short_answer import ShortAnswer, typed_answer
 from app.citations import Sentence
 from app.figures import extract_figures, figures_match
 from store.lexical import normalize
@@ -37,8 +37,8 @@ def find_conflict(ev: Evidence, selection: Selection, floor: float) -> Conflict 
             break
         if c.sentence.source in per_doc:
             continue
-        short = short_answer(ev, c)
-        if short is None or short.method != "typed":
+        short = typed_answer(ev, c)
+        if short is None:
             continue
         per_doc[c.sentence.source] = (c.sentence, short)
     if len(per_doc) < 2:
